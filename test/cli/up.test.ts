@@ -1,0 +1,94 @@
+// `kubeqa up` as a user runs it: a real process, a real port, data kept between runs.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'kubeqa-up-test-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function kubeqa(args: string[]) {
+  return spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function startUp(): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  const child = kubeqa(['up', '--port', '0', '--data-dir', dataDir]);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /^kubeqa is up: (\S+)$/.exec(line);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`kubeqa up exited (${code}) before it was up:\n${stderr}`)),
+    );
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = kubeqa(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('kubeqa up', () => {
+  it('serves health with the embedded database and keeps its data across restarts', async () => {
+    const first = await startUp();
+    const health = (await (await fetch(`${first.url}/healthz`)).json()) as {
+      status: string;
+      database: string;
+      instanceId: string;
+    };
+    expect(health).toMatchObject({ status: 'ok', database: 'pglite' });
+    expect(health.instanceId).toMatch(/^[0-9a-f-]{36}$/);
+    const page = await (await fetch(first.url)).text();
+    expect(page).toContain('QEMU accelerator: ');
+    expect(await first.stop()).toBe(0);
+
+    const second = await startUp();
+    const again = (await (await fetch(`${second.url}/healthz`)).json()) as { instanceId: string };
+    expect(again.instanceId).toBe(health.instanceId);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('rejects a bad port with a coded error', async () => {
+    const result = await run(['up', '--port', 'eighty']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('KQ_ERR_INVALID_ARGUMENT');
+    expect(result.stderr).toContain("--port must be a number from 0 to 65535, got 'eighty'");
+  });
+});
+
+describe('kubeqa', () => {
+  it('prints its version and usage, and refuses unknown commands', async () => {
+    expect((await run(['--version'])).stdout).toMatch(/^kubeqa \d+\.\d+\.\d+/);
+    const unknown = await run(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    expect(unknown.stderr).toContain('usage: kubeqa');
+  });
+});
