@@ -12,6 +12,9 @@ export default async function setup(): Promise<() => Promise<void>> {
     log(`using the environment at ${process.env.KUBEQA_TESTENV_URL.replace(/\/[0-9a-f]+$/, '/…')}`);
     return async () => {};
   }
+  // Build the pinned test servers before any test starts (a no-op when cached), so no test's
+  // own timeout has to cover a cold build.
+  for (const spec of allBinarySpecs) await binary(spec, log);
   const env = new TestEnvironment(log);
   const server = await serveEnvironment(env);
   process.env.KUBEQA_TESTENV_URL = server.url;
