@@ -1,5 +1,6 @@
 // vitest globalSetup: reap what crashed runs left, then serve one lazily-started environment to
 // every test file of this run (unless KUBEQA_TESTENV_URL points at one started by `npm run env`).
+import { allBinarySpecs, binary } from './binaries.js';
 import { serveEnvironment, TestEnvironment } from './coordinator.js';
 import { reapStale } from './processes.js';
 
