@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what kubeqa needs on a Debian machine and is a no-op when all is there:
 #  - the Debian packages listed in scripts/apt-packages.txt (as root, or with passwordless sudo);
-#  - the npm dependencies (npm ci, when node_modules is missing or older than package-lock.json).
+#  - the npm dependencies (npm install from package-lock.json, when node_modules is missing or older).
+#    Not `npm ci`: the registry mirror here lacks other platforms' optional binaries (biome), which
+#    npm ci insists on finding in the lock file.
 # Go (>= 1.25, for the test-only servers) and Node.js (>= 20.19) must already be installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +34,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund >&2
+  say "installing npm dependencies"
+  npm install --no-audit --no-fund --no-save >&2
 fi
