@@ -1,0 +1,76 @@
+// The needle format (openQA's, unchanged: <name>.json + <name>.png) and the contract between the
+// test runner (worker-image/runner) and the matcher (worker-image/needles). Types only.
+
+/** One rectangle of a needle, in the needle PNG's pixel coordinates. */
+export interface NeedleArea {
+  xpos: number;
+  ypos: number;
+  width: number;
+  height: number;
+  /** match (default): must be found; exclude: ignored when comparing; ocr: kept, not compared. */
+  type: 'match' | 'exclude' | 'ocr';
+  /** Required similarity in percent (default 96). */
+  match: number;
+  /** How far (px) from the recorded position the area may be found (default 50). */
+  margin: number;
+  /** Where assert_and_click clicks, relative to the area. */
+  click_point?: { xpos: number; ypos: number } | 'center';
+}
+
+export interface NeedleProperty {
+  name: string;
+  value?: string;
+}
+
+/** A loaded needle: its JSON with defaults applied, and where its files are. */
+export interface Needle {
+  /** File name without extension, unique within a needle directory (e.g. "boot-menu-20240101"). */
+  name: string;
+  tags: string[];
+  areas: NeedleArea[];
+  /** e.g. workaround: a match counts as a soft failure. */
+  properties: NeedleProperty[];
+  jsonPath: string;
+  pngPath: string;
+}
+
+/** A screen as the runner captures it: packed 8-bit RGB(A) rows. */
+export interface Frame {
+  width: number;
+  height: number;
+  /** 3 (RGB) or 4 (RGBA/RGBX) bytes per pixel. */
+  channels: 3 | 4;
+  data: Uint8Array;
+}
+
+/** Where one needle area was found (or best approached) on the screen. */
+export interface AreaMatch {
+  /** Position on the screen. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** 0..1 */
+  similarity: number;
+  /** The needle area's required similarity (0..1). */
+  required: number;
+  /** Index into needle.areas. */
+  area: number;
+}
+
+export interface Candidate {
+  needle: Needle;
+  /** The lowest area similarity: what decides the needle's verdict (0..1). */
+  similarity: number;
+  areas: AreaMatch[];
+  ok: boolean;
+}
+
+export type MatchResult =
+  | { ok: true; needle: Needle; areas: AreaMatch[]; similarity: number; candidates: Candidate[] }
+  | { ok: false; candidates: Candidate[] };
+
+export interface MatchOptions {
+  /** Search the whole screen instead of area ± margin (every 5th check and at the deadline). */
+  fullSearch: boolean;
+}
