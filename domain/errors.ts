@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'KQ_ERR_UNAUTHORIZED'
   | 'KQ_ERR_FORBIDDEN'
   | 'KQ_ERR_INTERNAL'
+  | 'KQ_ERR_ILLEGAL_TRANSITION'
   | (string & { readonly __kq?: never });
 
 export class KubeqaError extends Error {
