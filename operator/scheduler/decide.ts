@@ -280,29 +280,30 @@ class Pass {
       const halfRunning = cluster.some((id) => isExecutionState(this.st(id)?.state ?? 'done'));
       for (const id of members) decided.add(id);
 
-      // every member must be free of unfinished or failed parents
-      let blocked: string | null = null;
+      // every member must be free of unfinished or failed parents, and have slots of its classes
+      let blocked: { by: number; why: string } | null = null;
+      let skipped = false;
       for (const id of members) {
         const why = this.blockedBy(id);
         if (why === 'skipped') {
-          blocked = 'skipped';
+          skipped = true;
           break;
         }
-        if (why !== null && blocked === null)
-          blocked = id === job.id ? why : `${why} (parallel cluster member ${id})`;
+        if (why !== null && blocked === null) blocked = { by: id, why };
       }
-      if (blocked === 'skipped') continue;
-      if (blocked !== null) {
-        for (const id of members) this.reasons.set(id, blocked);
-        continue;
-      }
-      for (const id of members) {
-        const m = this.jobs.get(id)!;
-        if (!onlineIndex.hasMatch(m.workerClasses) && blocked === null)
-          blocked = `no slot of class ${classLabel(m.workerClasses)}${id === job.id ? '' : ` (for parallel cluster member ${id})`}`;
+      if (skipped) continue;
+      if (blocked === null) {
+        const unmatched = members.find((id) => !onlineIndex.hasMatch(this.jobs.get(id)!.workerClasses));
+        if (unmatched !== undefined)
+          blocked = {
+            by: unmatched,
+            why: `no slot of class ${classLabel(this.jobs.get(unmatched)!.workerClasses)}`,
+          };
       }
       if (blocked !== null) {
-        for (const id of members) this.reasons.set(id, blocked);
+        const { by, why } = blocked;
+        for (const id of members)
+          this.reasons.set(id, id === by ? why : `${why} (parallel cluster member ${by})`);
         continue;
       }
       if (running >= limit && !halfRunning) {
