@@ -53,7 +53,7 @@ export interface Scenario {
   edges?: DependencyEdge[];
   slots?: Slot[];
   finished?: number[];
-  offsets?: Map<number, number>;
+  offsets?: ReadonlyMap<number, number>;
   now?: number;
   config?: Partial<SchedulerConfig>;
 }
