@@ -64,6 +64,8 @@ export interface PassReport {
 }
 
 interface PendingAction {
+  /** Jobs the action is about (their dependency components are loaded). */
+  readonly focus: readonly number[];
   plan(view: JobView): {
     changes: readonly StateChange[];
     clones: ClonePlan[];
@@ -138,12 +140,15 @@ export class SchedulerLoop {
 
   /** Cancels a job with openQA's cluster propagation, in the next pass. */
   cancel(jobId: number, reason?: string): Promise<ActionResult> {
-    return this.enqueue((view) => ({ ...planCancel(view, jobId, 'user_cancelled', reason), clones: [] }));
+    return this.enqueue([jobId], (view) => ({
+      ...planCancel(view, jobId, 'user_cancelled', reason),
+      clones: [],
+    }));
   }
 
   /** Restarts a job with its cluster, in the next pass. */
   restart(jobId: number, options: RestartOptions = {}): Promise<ActionResult> {
-    return this.enqueue((view) => {
+    return this.enqueue([jobId], (view) => {
       const plan = planRestart(view, jobId, options);
       return { changes: [], clones: [plan], priorities: [] };
     });
@@ -151,13 +156,13 @@ export class SchedulerLoop {
 
   /** _OBSOLETE: cancels (or deprioritizes) pending jobs of older builds of a product. */
   obsolete(product: ProductKey, options: ObsoleteOptions = {}): Promise<ActionResult> {
-    return this.enqueue((view) => ({ ...planObsolete(view, product, options), clones: [] }));
+    return this.enqueue([], (view) => ({ ...planObsolete(view, product, options), clones: [] }));
   }
 
-  private enqueue(plan: PendingAction['plan']): Promise<ActionResult> {
+  private enqueue(focus: readonly number[], plan: PendingAction['plan']): Promise<ActionResult> {
     if (this.stopped) return Promise.reject(new Error('scheduler is not running; call start() first'));
     return new Promise((resolve, reject) => {
-      this.actions.push({ plan, resolve, reject });
+      this.actions.push({ focus, plan, resolve, reject });
       this.wake('action');
     });
   }
@@ -192,9 +197,11 @@ export class SchedulerLoop {
     const { store, clock, log } = this.options;
     const started = performance.now();
     const now = clock.now();
-    let snapshot = await store.load(now);
-
     const actions = this.actions.splice(0);
+    let snapshot = await store.load(
+      now,
+      actions.flatMap((action) => action.focus),
+    );
     if (actions.length > 0) {
       snapshot = await this.runActions(actions, snapshot, now);
     }

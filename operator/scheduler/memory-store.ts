@@ -54,9 +54,24 @@ export class MemoryStore implements SchedulerStore {
 
   // --- the port ------------------------------------------------------------------------------
 
-  async load(_now: number): Promise<SchedulerSnapshot> {
+  async load(_now: number, focus: readonly number[] = []): Promise<SchedulerSnapshot> {
     const ids = new Set<number>([...this.pending, ...this.finished]);
     const edges = new Set<DependencyEdge>();
+    // the whole dependency component of each focus job
+    const todo = focus.filter((id) => this.jobs.has(id));
+    const seen = new Set<number>(todo);
+    while (todo.length > 0) {
+      const id = todo.pop()!;
+      ids.add(id);
+      for (const edge of this.edgesOf.get(id) ?? []) {
+        for (const next of [edge.parent, edge.child]) {
+          if (!seen.has(next)) {
+            seen.add(next);
+            todo.push(next);
+          }
+        }
+      }
+    }
     for (const id of [...ids]) {
       for (const edge of this.edgesOf.get(id) ?? []) {
         edges.add(edge);

@@ -46,8 +46,11 @@ export interface CommitResult {
 export type StoreEvent = 'job-created' | 'job-finished' | 'job-changed' | 'slot-changed';
 
 export interface SchedulerStore {
-  /** Reads what one pass needs. */
-  load(now: number): Promise<SchedulerSnapshot>;
+  /**
+   * Reads what one pass needs. `focus`: jobs a requested action (cancel, restart) is about; the
+   * snapshot then also holds every job connected to them through dependencies, whatever its state.
+   */
+  load(now: number, focus?: readonly number[]): Promise<SchedulerSnapshot>;
   /** Writes one pass's outcome in one transaction. */
   commit(outcome: PassOutcome): Promise<CommitResult>;
   /** Calls `listener` whenever something that may change a decision happened; returns unsubscribe. */
