@@ -374,6 +374,7 @@ class Pass {
   /** Gives a slot the job and its directly chained sub-trees, in the order they run. */
   private assignSequence(root: number, slot: Slot, decided: Set<number>): void {
     const slotClasses = new Set(slot.classes);
+    const inSequence = new Set<number>([root]);
     const sequence = this.graph.directlyChainedSequence(
       root,
       (id) => this.jobs.get(id)?.test ?? '',
@@ -398,6 +399,15 @@ class Pass {
             return false;
           }
         }
+        // a job with several directly chained parents goes with the last of them to be ready
+        for (const parent of this.graph.parentsOf(id, 'directly_chained')) {
+          const st = this.st(parent);
+          if (!inSequence.has(parent) && st && !(isFinalState(st.state) && isOkResult(st.result))) {
+            this.reasons.set(id, `runs directly after job ${parent} in the same slot`);
+            return false;
+          }
+        }
+        inSequence.add(id);
         return true;
       },
     );
