@@ -3,7 +3,7 @@
 // the earliest deadline the last decision named (a timeout, a slot going stale) comes due. At
 // most one pass runs at a time; wakes during a pass schedule exactly one more pass, and wakes
 // that arrive together (a burst of job creations) share one pass.
-import { assertTransition, type TransitionLog } from '../../domain/jobs/state-machine.js';
+import { assertTransition, isExecutionState, type TransitionLog } from '../../domain/jobs/state-machine.js';
 import {
   type ClonePlan,
   type JobView,
@@ -49,10 +49,22 @@ export interface LoopOptions {
   readonly log?: LoopLog;
   /** Told about every assignment the store accepted (executors start the slot's jobs). */
   readonly onAssigned?: (assignment: Assignment) => void;
+  /**
+   * Told about every job that held a slot and was ended by the scheduler (timeout, abandoned,
+   * cancelled, stopped with its cluster, restarted): the executor stops its runner.
+   */
+  readonly onStopped?: (stop: StoppedJob) => void;
   /** Told after every pass (tests, metrics). */
   readonly onPass?: (pass: PassReport) => void;
   /** Wait after a failed pass before trying again (default 1 s). */
   readonly retryAfterMs?: number;
+}
+
+export interface StoppedJob {
+  readonly jobId: number;
+  readonly slotId: string;
+  readonly to: StateChange['to'];
+  readonly reason: string | null;
 }
 
 export interface PassReport {
@@ -231,6 +243,7 @@ export class SchedulerLoop {
     for (const assignment of decision.assignments) {
       if (!assignment.jobIds.some((id) => conflicted.has(id))) this.options.onAssigned?.(assignment);
     }
+    this.tellStopped(snapshot, [...changes, ...clones.flatMap((c) => c.changes)], conflicted);
     // new clones need a pass of their own; so does anything that moved under our feet
     if (result.conflicts.length > 0 || result.cloned.some((ids) => ids.size > 0)) this.wake('follow-up');
     if (decision.nextWakeAt !== null) this.arm(decision.nextWakeAt, 'timer');
@@ -292,6 +305,7 @@ export class SchedulerLoop {
       priorityOffsets: snapshot.priorityOffsets,
       followedUp: [],
     });
+    this.tellStopped(snapshot, [...changes, ...clones.flatMap((c) => c.changes)], new Set(result.conflicts));
     let cloneIndex = 0;
     for (const { action, changes: own, clones: ownClones } of planned) {
       const cloned = new Map<number, number>();
@@ -300,6 +314,22 @@ export class SchedulerLoop {
       action.resolve({ changes: [...own, ...ownClones.flatMap((c) => c.changes)], cloned });
     }
     return store.load(now);
+  }
+
+  private tellStopped(
+    snapshot: JobView,
+    changes: readonly StateChange[],
+    conflicted: ReadonlySet<number>,
+  ): void {
+    const onStopped = this.options.onStopped;
+    if (!onStopped) return;
+    const slotOf = new Map(snapshot.jobs.map((job) => [job.id, job.slotId]));
+    for (const change of changes) {
+      const slotId = slotOf.get(change.jobId);
+      if (conflicted.has(change.jobId) || !slotId || !isExecutionState(change.from.state)) continue;
+      if (change.to.state !== 'done' && change.to.state !== 'cancelled') continue;
+      onStopped({ jobId: change.jobId, slotId, to: change.to, reason: change.reason });
+    }
   }
 
   private legal(change: StateChange): boolean {

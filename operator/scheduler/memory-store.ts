@@ -316,7 +316,9 @@ export class MemoryStore implements SchedulerStore {
       conflicts.push(plan.origin);
       return ids;
     }
-    for (const change of plan.changes) this.apply(change.jobId, change.from, change.to, change.reason, now);
+    for (const change of plan.changes) {
+      if (!this.apply(change.jobId, change.from, change.to, change.reason, now)) conflicts.push(change.jobId);
+    }
     for (const original of plan.cloneOf) {
       const source = this.jobs.get(original)!;
       const id = this.nextId++;

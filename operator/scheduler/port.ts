@@ -37,7 +37,7 @@ export interface PassOutcome {
 }
 
 export interface CommitResult {
-  /** Jobs whose change or assignment was not applied because their row had moved on. */
+  /** Jobs whose change (also a clone plan's) or assignment was not applied: their row had moved on. */
   readonly conflicts: readonly number[];
   /** Clone ids, per plan, original id → clone id. */
   readonly cloned: ReadonlyArray<ReadonlyMap<number, number>>;

@@ -215,6 +215,43 @@ describe('scheduler loop', () => {
     expect(auditTransitions(store.transitions).ok).toBe(true);
   });
 
+  it('tells the executor which running jobs to stop, and only those', async () => {
+    const stopped: string[] = [];
+    const { clock, store, loop } = setup({
+      onStopped: (s) => stopped.push(`${s.jobId}@${s.slotId}:${s.to.state}/${s.to.result}`),
+    });
+    store.upsertSlot({ id: 'a' });
+    store.upsertSlot({ id: 'b' });
+    const server = store.createJob({ test: 'server', settings: { MAX_JOB_TIME: '10' } });
+    const client = store.createJob({ test: 'client' });
+    const waiting = store.createJob({ test: 'later' });
+    store.addDependency(server, client, 'parallel');
+    store.addDependency(client, waiting, 'chained');
+    loop.start();
+    await loop.idle();
+    for (const id of [server, client]) {
+      store.report(id, 'setup');
+      store.report(id, 'running');
+    }
+    await loop.idle();
+    clock.advance(10_000);
+    await loop.idle();
+    // the server timed out: it and its parallel client stop; the waiting job is skipped, not stopped
+    expect(stopped.sort()).toEqual(
+      [
+        `${client}@${store.get(client).slotId}:cancelled/parallel_failed`,
+        `${server}@${store.get(server).slotId}:done/timeout_exceeded`,
+      ].sort(),
+    );
+    expect(store.get(client).slotId).not.toBe(store.get(server).slotId);
+    expect(store.get(waiting).result).toBe('skipped');
+    const next = store.createJob({ test: 'next' });
+    await loop.idle();
+    store.report(next, 'setup');
+    await loop.cancel(next);
+    expect(stopped).toContain(`${next}@${store.get(next).slotId}:cancelled/user_cancelled`);
+  });
+
   it('obsoletes pending jobs of an older build', async () => {
     const { store, loop } = setup();
     const product = { distri: 'debian', version: '12', flavor: 'netinst', arch: 'x86_64' };
