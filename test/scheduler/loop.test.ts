@@ -252,6 +252,70 @@ describe('scheduler loop', () => {
     expect(stopped).toContain(`${next}@${store.get(next).slotId}:cancelled/user_cancelled`);
   });
 
+  it('runs a cluster mixing all three kinds end to end, and restarts its middle job', async () => {
+    const { store, loop, assignments } = setup();
+    store.upsertSlot({ id: 'a' });
+    store.upsertSlot({ id: 'b' });
+    const install = store.createJob({ test: 'install' });
+    const server = store.createJob({ test: 'server' });
+    const client = store.createJob({ test: 'client' });
+    const checkB = store.createJob({ test: 'check-b' });
+    const checkA = store.createJob({ test: 'check-a' });
+    const checkA2 = store.createJob({ test: 'check-a-2' });
+    store.addDependency(install, server, 'chained');
+    store.addDependency(server, client, 'parallel');
+    store.addDependency(client, checkB, 'directly_chained');
+    store.addDependency(client, checkA, 'directly_chained');
+    store.addDependency(checkA, checkA2, 'directly_chained');
+    loop.start();
+    await loop.idle();
+    expect(assignments.map((a) => a.jobIds)).toEqual([[install]]);
+    expect(store.get(client).reason).toBe(`waiting for job ${install} (parallel cluster member ${server})`);
+    runToEnd(store, install);
+    await loop.idle();
+    // server and client start together; the client's slot runs its checks after it, a before b
+    expect(assignments.slice(1).map((a) => a.jobIds)).toEqual(
+      expect.arrayContaining([[server], [client, checkA, checkA2, checkB]]),
+    );
+    expect(store.jobsOfSlot(store.get(client).slotId!).map((j) => j.id)).toEqual([
+      client,
+      checkA,
+      checkA2,
+      checkB,
+    ]);
+    store.report(server, 'setup');
+    store.report(server, 'running');
+    runToEnd(store, client);
+    runToEnd(store, checkA, 'failed');
+    await loop.idle();
+    // check-a's sub-tree is skipped, check-b still runs in the same slot
+    expect(store.get(checkA2)).toMatchObject({ state: 'cancelled', result: 'skipped' });
+    expect(store.get(checkB).state).toBe('assigned');
+    expect(store.get(server).state).toBe('running');
+    runToEnd(store, checkB);
+    store.report(server, 'uploading');
+    store.report(server, 'done', 'passed');
+    await loop.idle();
+
+    // restart the middle job: its parallel parent and directly chained children come along,
+    // the passed install does not
+    const { cloned } = await loop.restart(client);
+    await loop.idle();
+    expect([...cloned.keys()].sort((x, y) => x - y)).toEqual([server, client, checkB, checkA, checkA2]);
+    expect(store.get(install).clonedAs).toBeNull();
+    const [server2, client2] = [cloned.get(server)!, cloned.get(client)!];
+    expect(store.get(server2).state).toBe('assigned');
+    expect(store.jobsOfSlot(store.get(client2).slotId!).map((j) => j.id)).toEqual(
+      [client, checkA, checkA2, checkB].map((id) => cloned.get(id)!),
+    );
+    for (const id of [client, checkA, checkA2, checkB].map((j) => cloned.get(j)!)) runToEnd(store, id);
+    runToEnd(store, server2);
+    await loop.idle();
+    expect(store.all().filter((j) => j.state !== 'done' && j.state !== 'cancelled')).toEqual([]);
+    const audit = auditTransitions(store.transitions, { requireFinal: true });
+    expect(audit.violations).toEqual([]);
+  });
+
   it('obsoletes pending jobs of an older build', async () => {
     const { store, loop } = setup();
     const product = { distri: 'debian', version: '12', flavor: 'netinst', arch: 'x86_64' };
