@@ -29,8 +29,11 @@ afterEach(async () => {
   for (const loop of loops.splice(0)) await loop.stop();
 });
 
-/** What a runner does with a job it got: setup, run, upload, report the result. */
-function runToEnd(store: MemoryStore, id: number, result: JobResult = 'passed') {
+/**
+ * A FAKE runner (the real one lands with the local executor): reports what a runner reports for
+ * a job it got — setup, running, uploading, done with a result — through the store's report path.
+ */
+function fakeRunnerRunsToEnd(store: MemoryStore, id: number, result: JobResult = 'passed') {
   store.report(id, 'setup');
   store.report(id, 'running');
   store.report(id, 'uploading');
@@ -159,11 +162,11 @@ describe('scheduler loop', () => {
     const first = store.createJob({ test: 'flaky', settings: { RETRY: '1:known flake' } });
     loop.start();
     await loop.idle();
-    runToEnd(store, first, 'failed');
+    fakeRunnerRunsToEnd(store, first, 'failed');
     await loop.idle();
     const second = store.get(first).clonedAs!;
     expect(store.get(second)).toMatchObject({ state: 'assigned', ancestors: 1 });
-    runToEnd(store, second, 'failed');
+    fakeRunnerRunsToEnd(store, second, 'failed');
     await loop.idle();
     expect(store.get(second).clonedAs).toBeNull();
     expect(auditTransitions(store.transitions, { requireFinal: true }).ok).toBe(true);
@@ -181,7 +184,7 @@ describe('scheduler loop', () => {
     store.addDependency(client, after, 'chained');
     loop.start();
     await loop.idle();
-    runToEnd(store, install);
+    fakeRunnerRunsToEnd(store, install);
     await loop.idle();
     expect(store.get(server).state).toBe('assigned');
     expect(store.get(client).state).toBe('assigned');
@@ -271,7 +274,7 @@ describe('scheduler loop', () => {
     await loop.idle();
     expect(assignments.map((a) => a.jobIds)).toEqual([[install]]);
     expect(store.get(client).reason).toBe(`waiting for job ${install} (parallel cluster member ${server})`);
-    runToEnd(store, install);
+    fakeRunnerRunsToEnd(store, install);
     await loop.idle();
     // server and client start together; the client's slot runs its checks after it, a before b
     expect(assignments.slice(1).map((a) => a.jobIds)).toEqual(
@@ -285,14 +288,14 @@ describe('scheduler loop', () => {
     ]);
     store.report(server, 'setup');
     store.report(server, 'running');
-    runToEnd(store, client);
-    runToEnd(store, checkA, 'failed');
+    fakeRunnerRunsToEnd(store, client);
+    fakeRunnerRunsToEnd(store, checkA, 'failed');
     await loop.idle();
     // check-a's sub-tree is skipped, check-b still runs in the same slot
     expect(store.get(checkA2)).toMatchObject({ state: 'cancelled', result: 'skipped' });
     expect(store.get(checkB).state).toBe('assigned');
     expect(store.get(server).state).toBe('running');
-    runToEnd(store, checkB);
+    fakeRunnerRunsToEnd(store, checkB);
     store.report(server, 'uploading');
     store.report(server, 'done', 'passed');
     await loop.idle();
@@ -308,8 +311,9 @@ describe('scheduler loop', () => {
     expect(store.jobsOfSlot(store.get(client2).slotId!).map((j) => j.id)).toEqual(
       [client, checkA, checkA2, checkB].map((id) => cloned.get(id)!),
     );
-    for (const id of [client, checkA, checkA2, checkB].map((j) => cloned.get(j)!)) runToEnd(store, id);
-    runToEnd(store, server2);
+    for (const id of [client, checkA, checkA2, checkB].map((j) => cloned.get(j)!))
+      fakeRunnerRunsToEnd(store, id);
+    fakeRunnerRunsToEnd(store, server2);
     await loop.idle();
     expect(store.all().filter((j) => j.state !== 'done' && j.state !== 'cancelled')).toEqual([]);
     const audit = auditTransitions(store.transitions, { requireFinal: true });
@@ -341,7 +345,7 @@ describe('scheduler loop', () => {
     while (store.get(server).state === 'scheduled' && rounds < 100) {
       rounds += 1;
       // one single job ends, a new one arrives: without protection one always takes the freed slot
-      runToEnd(store, single);
+      fakeRunnerRunsToEnd(store, single);
       store.createJob({ test: `single-${rounds + 1}`, priority: 10 });
       await loop.idle();
       [single, other] = [other, store.jobsOfSlot('a')[0]?.id ?? store.jobsOfSlot('b')[0]!.id];
@@ -360,7 +364,7 @@ describe('scheduler loop', () => {
     const id = store.createJob({ test: 'x' });
     loop.start();
     await loop.idle();
-    runToEnd(store, id);
+    fakeRunnerRunsToEnd(store, id);
     let thrown: unknown;
     try {
       store.report(id, 'running');

@@ -265,7 +265,7 @@ describe('loop invariants', () => {
                 const id = moving[step.n % Math.max(1, moving.length)]?.id;
                 if (id === undefined) break;
                 const j = store.get(id);
-                // the runner moves its job one step on
+                // a FAKE runner (no real runner yet) moves its job one step on
                 if (j.state === 'assigned' && store.jobsOfSlot(j.slotId!)[0]?.id === id)
                   store.report(id, 'setup');
                 else if (j.state === 'setup') store.report(id, 'running');
