@@ -38,6 +38,7 @@ const job = {
   owner: { name: 'busybox-smoke', uid: '6f1d2b7e-8a65-4e55-9c1f-1d2a3b4c5d6e' },
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk the manifests freely
 type AnyObj = Record<string, any>;
 
 describe('buildTestPod', () => {
