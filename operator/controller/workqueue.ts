@@ -96,7 +96,10 @@ export class WorkQueue<K = string> {
   /** Add after `ms`; an earlier pending delayed add of the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = this.clock.now() + ms;
     const existing = this.waiting.get(key);
     if (existing && existing.at <= at) return;
