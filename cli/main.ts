@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { isKubeqaError } from '../domain/errors.js';
 import { packageRoot } from '../runtime/package-root.js';
 import type { Command } from './command.js';
+import { operatorCommand } from './commands/operator.js';
 import { upCommand } from './commands/up.js';
 
-const commands: Command[] = [upCommand];
+const commands: Command[] = [upCommand, operatorCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

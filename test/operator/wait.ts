@@ -1,0 +1,35 @@
+// Wait for an object to satisfy a condition, on a watch stream (no polling).
+import type { KubeClient } from '../../operator/kube/client.js';
+
+export async function waitForObject<T extends { metadata: { name: string } }>(
+  client: KubeClient,
+  collectionPath: string,
+  name: string,
+  predicate: (obj: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let last: T | undefined;
+  try {
+    const list = await client.get<{ items: T[]; metadata: { resourceVersion: string } }>(
+      `${collectionPath}?fieldSelector=metadata.name%3D${name}`,
+    );
+    last = list.items[0];
+    if (last && predicate(last)) return last;
+    for await (const event of client.watch<T>(
+      `${collectionPath}?fieldSelector=metadata.name%3D${name}&resourceVersion=${list.metadata.resourceVersion}`,
+      controller.signal,
+    )) {
+      if (event.type === 'BOOKMARK' || event.type === 'ERROR') continue;
+      last = event.object;
+      if (predicate(event.object)) return event.object;
+    }
+    throw new Error(
+      `${name} did not reach the expected state within ${timeoutMs} ms; last seen: ${JSON.stringify(last)?.slice(0, 2000)}`,
+    );
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+}
