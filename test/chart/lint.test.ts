@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHART_DIR, FULL_VALUES, helm, KUBE_VERSION, renderChart } from './chart.js';
+import { CHART_DIR, FULL_VALUES, findObject, helm, KUBE_VERSION, renderChart } from './chart.js';
 
 const lint = (...args: string[]) =>
   helm(['lint', '--strict', CHART_DIR, '--kube-version', KUBE_VERSION, ...args]);
@@ -146,5 +146,62 @@ describe('rendering choices', () => {
     ]);
     expect(route.code).not.toBe(0);
     expect(route.stderr).toContain('webui.httpRoute.parentRefs needs at least one Gateway');
+  });
+
+  it('puts everything in the release namespace with jobs.namespace="" (no Namespace object, one S3 Secret)', async () => {
+    const objects = await renderChart({ namespace: 'qa', set: ['jobs.namespace='] });
+    expect(objects.filter((o) => o.kind === 'Namespace')).toEqual([]);
+    const namespaced = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
+    expect(new Set(namespaced.map((o) => o.metadata.namespace))).toEqual(new Set(['qa']));
+    expect(objects.filter((o) => o.kind === 'Secret' && o.metadata.name === 'kubeqa-s3')).toHaveLength(1);
+    const config = findObject(objects, 'ConfigMap', 'kubeqa-operator').data as Record<string, string>;
+    expect(config.KUBEQA_WATCH_NAMESPACE).toBe('qa');
+  });
+
+  it('refers to existing Secrets instead of rendering them', async () => {
+    const objects = await renderChart({
+      set: [
+        'database.existingSecret=pg',
+        'database.existingSecretKey=uri',
+        's3.existingSecret=s3',
+        'webui.admin.existingSecret=admin',
+        'webui.oidc.enabled=true',
+        'webui.oidc.existingSecret=oidc',
+      ],
+    });
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const webui = findObject(objects, 'Deployment', 'kubeqa-webui');
+    const container = (
+      webui.spec as {
+        template: {
+          spec: {
+            containers: Array<{
+              env: Array<{ name: string; valueFrom?: unknown }>;
+              envFrom: Array<{ secretRef?: { name: string } }>;
+            }>;
+          };
+        };
+      }
+    ).template.spec.containers[0]!;
+    expect(container.env.find((e) => e.name === 'KUBEQA_DATABASE_URL')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'pg', key: 'uri' },
+    });
+    expect(container.envFrom.flatMap((e) => (e.secretRef ? [e.secretRef.name] : []))).toEqual([
+      's3',
+      'admin',
+      'oidc',
+    ]);
+    const config = findObject(objects, 'ConfigMap', 'kubeqa-operator').data as Record<string, string>;
+    expect(config.KUBEQA_STORAGE_SECRET).toBe('s3');
+  });
+
+  it('passes the KVM device choice and leader election through to the operator', async () => {
+    const objects = await renderChart({
+      set: ['jobs.kvmDevice=resource:devices.kubevirt.io/kvm', 'operator.leaderElection.enabled=false'],
+    });
+    const config = findObject(objects, 'ConfigMap', 'kubeqa-operator').data as Record<string, string>;
+    expect(config.KUBEQA_KVM_DEVICE).toBe('resource:devices.kubevirt.io/kvm');
+    expect(config.KUBEQA_LEADER_ELECTION).toBe('false');
+    expect(objects.find((o) => o.metadata.name === 'kubeqa-operator-leader-election')).toBeUndefined();
   });
 });
