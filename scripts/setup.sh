@@ -37,3 +37,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   say "installing npm dependencies"
   npm install --no-audit --no-fund --no-save >&2
 fi
+
+# The needle matcher's OpenCV binding: built once per (package, OpenCV, Node ABI) into
+# ~/.cache/kubeqa/opencv4nodejs and copied into node_modules on later runs and fresh clones.
+"$root/scripts/build-opencv4nodejs.sh"

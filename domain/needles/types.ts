@@ -32,6 +32,9 @@ export interface Needle {
   properties: NeedleProperty[];
   jsonPath: string;
   pngPath: string;
+  /** Size of the needle PNG in pixels (read from its header when loading). */
+  imageWidth?: number;
+  imageHeight?: number;
 }
 
 /** A screen as the runner captures it: packed 8-bit RGB(A) rows. */
@@ -64,6 +67,10 @@ export interface Candidate {
   similarity: number;
   areas: AreaMatch[];
   ok: boolean;
+  /** openQA's ranking error: mean of (1 - similarity)² over the match areas (0 = perfect). */
+  error?: number;
+  /** The needle has the `workaround` property: a match is a soft failure. */
+  workaround?: boolean;
 }
 
 export type MatchResult =
@@ -73,4 +80,14 @@ export type MatchResult =
 export interface MatchOptions {
   /** Search the whole screen instead of area ± margin (every 5th check and at the deadline). */
   fullSearch: boolean;
+}
+
+/** The needle matcher (worker-image/needles): matching runs off the caller's event loop. */
+export interface Matcher {
+  /** Ranks `candidates` on `frame`; resolves with the best match, or with every failing candidate. */
+  match(frame: Frame, candidates: Needle[], options: MatchOptions): Promise<MatchResult>;
+  /** Decodes needle images ahead of the first check (optional; match() does it on demand). */
+  preload(needles: Needle[]): Promise<void>;
+  /** Stops the worker; pending matches reject. */
+  close(): Promise<void>;
 }

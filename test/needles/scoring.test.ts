@@ -1,0 +1,117 @@
+// The pure decisions of matching: openQA's similarity formula, margins, search windows, the
+// choice among good positions, and the ranking of candidates.
+import { describe, expect, it } from 'vitest';
+import type { AreaMatch, Needle } from '../../domain/needles/types.js';
+import {
+  candidateFrom,
+  compareCandidates,
+  effectiveMargin,
+  pickNearestGood,
+  searchWindow,
+  similarityFromMse,
+} from '../../worker-image/needles/scoring.js';
+
+describe('similarityFromMse', () => {
+  it("maps MSE with os-autoinst's 0.9 + (40 − MSE)/380, clamped to 0..1", () => {
+    expect(similarityFromMse(40)).toBeCloseTo(0.9, 12);
+    expect(similarityFromMse(2)).toBeCloseTo(1, 12);
+    expect(similarityFromMse(0)).toBe(1);
+    expect(similarityFromMse(24.8)).toBeCloseTo(0.94, 12);
+    expect(similarityFromMse(1000)).toBe(0);
+  });
+});
+
+describe('effectiveMargin', () => {
+  it("widens the margin by 2 % of (1024 − margin) on ordinary checks, as os-autoinst's search_ratio 0.02", () => {
+    expect(effectiveMargin(50, false)).toBe(69);
+    expect(effectiveMargin(10, false)).toBe(30);
+    expect(effectiveMargin(50, true)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('searchWindow', () => {
+  const size = { width: 1024, height: 768 };
+  it('is the area ± margin clipped to the screen', () => {
+    const area = { xpos: 10, ypos: 700, width: 100, height: 50 };
+    expect(searchWindow(area, 50, size, size)).toEqual({
+      x: 10,
+      y: 700,
+      left: 0,
+      top: 650,
+      right: 160,
+      bottom: 768,
+    });
+  });
+  it('scales the position (not the template) to a screen of another size', () => {
+    const area = { xpos: 512, ypos: 384, width: 40, height: 20 };
+    const w = searchWindow(area, 0, size, { width: 800, height: 600 });
+    expect(w).toMatchObject({ x: 400, y: 300, left: 400, right: 440, top: 300, bottom: 320 });
+  });
+  it('is null when the area does not fit the screen (os-autoinst: similarity 0)', () => {
+    expect(
+      searchWindow({ xpos: 900, ypos: 0, width: 100, height: 10 }, 50, size, { width: 800, height: 600 }),
+    ).toBeNull();
+  });
+});
+
+describe('pickNearestGood', () => {
+  it('takes, among positions within 10 of the best, the one nearest the recorded position', () => {
+    // 5 columns × 2 rows; best values at columns 0 and 4 of row 0, recorded at column 3.
+    const result = new Float32Array([100, 500, 500, 500, 105, 900, 900, 900, 900, 900]);
+    expect(pickNearestGood(result, 5, 500, 3, 0)).toBe(4);
+    expect(pickNearestGood(result, 5, 500, 1, 0)).toBe(0);
+  });
+  it('forgets good positions seen before a strictly better one (tinycv scans that way)', () => {
+    const result = new Float32Array([108, 200, 100, 300]);
+    // 108 is within 10 of 100 but was collected before 100 appeared: only index 2 remains.
+    expect(pickNearestGood(result, 4, 1000, 0, 0)).toBe(2);
+  });
+  it('keeps the recorded position when it is the best', () => {
+    const result = new Float32Array([50, 50, 50, 40, 50]);
+    expect(pickNearestGood(result, 5, 40, 3, 0)).toBe(3);
+  });
+});
+
+describe('candidates', () => {
+  const needle = (name: string, workaround = false): Needle => ({
+    name,
+    tags: ['t'],
+    areas: [],
+    properties: workaround ? [{ name: 'workaround' }] : [],
+    jsonPath: '',
+    pngPath: '',
+  });
+  const area = (similarity: number, required = 0.96): AreaMatch => ({
+    x: 0,
+    y: 0,
+    width: 1,
+    height: 1,
+    similarity,
+    required,
+    area: 0,
+  });
+
+  it('every match area must pass its own level', () => {
+    expect(candidateFrom(needle('a'), [area(0.99), area(0.97)]).ok).toBe(true);
+    const one = candidateFrom(needle('a'), [area(0.99), area(0.95)]);
+    expect(one.ok).toBe(false);
+    expect(one.similarity).toBe(0.95);
+    expect(candidateFrom(needle('a'), [area(0.91, 0.9)]).ok).toBe(true);
+  });
+
+  it('error is the mean of (1 − similarity)² as in os-autoinst', () => {
+    expect(candidateFrom(needle('a'), [area(0.9), area(0.8)]).error).toBeCloseTo((0.01 + 0.04) / 2, 12);
+  });
+
+  it('ranks matches first, then by error, then workaround needles, then by name', () => {
+    const list = [
+      candidateFrom(needle('z'), [area(0.5)]),
+      candidateFrom(needle('y'), [area(0.97)]),
+      candidateFrom(needle('x'), [area(0.99)]),
+      candidateFrom(needle('w', true), [area(0.99)]),
+      candidateFrom(needle('b'), [area(0.6)]),
+      candidateFrom(needle('a'), [area(0.6)]),
+    ];
+    expect(list.sort(compareCandidates).map((c) => c.needle.name)).toEqual(['w', 'x', 'y', 'a', 'b', 'z']);
+  });
+});

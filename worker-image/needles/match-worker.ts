@@ -1,0 +1,39 @@
+// The matcher's worker thread: owns the OpenCV engine, so the runner's event loop (VNC, serial,
+// QMP) never waits for a template match. One request at a time, answered in order.
+import { parentPort } from 'node:worker_threads';
+import type { NeedleArea } from '../../domain/needles/types.js';
+import { type AreaResult, MatchEngine, type NeedleSpec, type ScreenBand } from './engine.js';
+import { effectiveMargin } from './scoring.js';
+
+export type WorkerRequest =
+  | { id: number; kind: 'match'; band: ScreenBand; needles: NeedleSpec[]; fullSearch: boolean }
+  | { id: number; kind: 'preload'; needles: NeedleSpec[] };
+
+export type WorkerResponse =
+  | { id: number; ok: true; results?: AreaResult[][] }
+  | { id: number; ok: false; message: string; stack?: string };
+
+const port = parentPort;
+if (!port) throw new Error('match-worker.ts runs only as a worker thread');
+
+let engine: MatchEngine | undefined;
+
+port.on('message', (request: WorkerRequest) => {
+  let response: WorkerResponse;
+  try {
+    engine ??= new MatchEngine();
+    if (request.kind === 'preload') {
+      engine.preload(request.needles);
+      response = { id: request.id, ok: true };
+    } else {
+      const margins = (area: NeedleArea) => effectiveMargin(area.margin, request.fullSearch);
+      response = { id: request.id, ok: true, results: engine.match(request.band, request.needles, margins) };
+    }
+  } catch (error) {
+    const e = error as Error;
+    response = { id: request.id, ok: false, message: e.message, stack: e.stack };
+  }
+  port.postMessage(response);
+});
+
+port.postMessage({ id: 0, ok: true } satisfies WorkerResponse);

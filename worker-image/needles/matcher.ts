@@ -1,0 +1,226 @@
+// The matcher the runner uses: validates the frame, cuts out the rows the search windows need,
+// hands them to a worker thread running OpenCV, and turns the area results into ranked
+// candidates with openQA's verdict rules.
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { KubeqaError } from '../../domain/errors.js';
+import type {
+  AreaMatch,
+  Frame,
+  Matcher,
+  MatchOptions,
+  MatchResult,
+  Needle,
+} from '../../domain/needles/types.js';
+import type { AreaResult, NeedleSpec, ScreenBand } from './engine.js';
+import type { WorkerRequest, WorkerResponse } from './match-worker.js';
+import { candidateFrom, compareCandidates, effectiveMargin, searchWindow } from './scoring.js';
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+function startWorker(): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // Running from TypeScript sources (tests, `node --import tsx`): the worker needs tsx too.
+    const require = createRequire(here);
+    const tsx = pathToFileURL(require.resolve('tsx/esm/api')).href;
+    const entry = new URL('./match-worker.ts', here).href;
+    const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+    return new Worker(code, { eval: true });
+  }
+  return new Worker(new URL('./match-worker.js', here));
+}
+
+export function checkFrame(frame: Frame): void {
+  const { width, height, channels, data } = frame ?? ({} as Frame);
+  const problem =
+    !Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1
+      ? `width ${width} × height ${height} is not a positive size`
+      : channels !== 3 && channels !== 4
+        ? `channels must be 3 or 4, found ${channels}`
+        : !(data instanceof Uint8Array)
+          ? 'data must be a Uint8Array'
+          : data.length < width * height * channels
+            ? `data has ${data.length} bytes, ${width}×${height}×${channels} needs ${width * height * channels}`
+            : undefined;
+  if (problem) {
+    throw new KubeqaError(
+      'KQ_ERR_INVALID_ARGUMENT',
+      `invalid frame: ${problem}`,
+      'pass the frame as captured',
+    );
+  }
+}
+
+function needleSize(needle: Needle): { width: number; height: number } {
+  if (!needle.imageWidth || !needle.imageHeight) {
+    throw new KubeqaError(
+      'KQ_ERR_INVALID_ARGUMENT',
+      `needle ${needle.name} has no image size`,
+      'load needles with loadNeedleDir(), which reads it from the PNG',
+    );
+  }
+  return { width: needle.imageWidth, height: needle.imageHeight };
+}
+
+/** The rows of the frame every search window (plus one row of blur context) lies in. */
+export function bandFor(frame: Frame, needles: Needle[], fullSearch: boolean): ScreenBand {
+  let top = frame.height;
+  let bottom = 0;
+  for (const needle of needles) {
+    const size = needleSize(needle);
+    for (const area of needle.areas) {
+      if (area.type !== 'match') continue;
+      const w = searchWindow(area, effectiveMargin(area.margin, fullSearch), size, frame);
+      if (!w) continue;
+      top = Math.min(top, w.top);
+      bottom = Math.max(bottom, w.bottom);
+    }
+  }
+  if (bottom <= top) {
+    top = 0;
+    bottom = 1;
+  }
+  top = Math.max(0, top - 1);
+  bottom = Math.min(frame.height, bottom + 1);
+  const rowBytes = frame.width * frame.channels;
+  return {
+    width: frame.width,
+    height: frame.height,
+    channels: frame.channels,
+    top,
+    rows: bottom - top,
+    data: frame.data.slice(top * rowBytes, bottom * rowBytes),
+  };
+}
+
+function specOf(needle: Needle): NeedleSpec {
+  return { pngPath: needle.pngPath, areas: needle.areas };
+}
+
+/** Ranks the needles from their area results (pure; exported for tests). */
+export function verdict(needles: Needle[], results: AreaResult[][]): MatchResult {
+  const candidates = needles.map((needle, i) => {
+    const areas: AreaMatch[] = (results[i] ?? []).map((r) => {
+      const area = needle.areas[r.area]!;
+      return {
+        x: r.x,
+        y: r.y,
+        width: area.width,
+        height: area.height,
+        similarity: r.similarity,
+        required: area.match / 100,
+        area: r.area,
+      };
+    });
+    return candidateFrom(needle, areas);
+  });
+  candidates.sort(compareCandidates);
+  const best = candidates[0];
+  if (best?.ok) {
+    return {
+      ok: true,
+      needle: best.needle,
+      areas: best.areas,
+      similarity: best.similarity,
+      candidates: candidates.slice(1),
+    };
+  }
+  return { ok: false, candidates };
+}
+
+class WorkerMatcher implements Matcher {
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
+  >();
+  private closed = false;
+
+  private ensureWorker(): Promise<void> {
+    if (this.ready) return this.ready;
+    const worker = startWorker();
+    this.worker = worker;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.pending.set(0, { resolve: () => resolve(), reject });
+    });
+    this.ready.catch(() => {}); // reported through the request that waits on it
+    worker.on('message', (response: WorkerResponse) => {
+      const waiter = this.pending.get(response.id);
+      if (!waiter) return;
+      this.pending.delete(response.id);
+      waiter.resolve(response);
+    });
+    const fail = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.ready = undefined; // the next request starts a new worker
+      const wrapped = new KubeqaError(
+        'KQ_ERR_INTERNAL',
+        `the needle matcher's worker stopped: ${error.message}`,
+        'see the log; the next check starts a new worker',
+        { cause: error },
+      );
+      for (const waiter of this.pending.values()) waiter.reject(wrapped);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`worker exited with code ${code}`)));
+    return this.ready;
+  }
+
+  private async request(
+    body: WithoutId<WorkerRequest>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<WorkerResponse> {
+    if (this.closed)
+      throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'the matcher is closed', 'create a new one');
+    await this.ensureWorker();
+    const id = this.nextId++;
+    const response = await new Promise<WorkerResponse>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ ...body, id } as WorkerRequest, transfer);
+    });
+    if (!response.ok) {
+      const error = new KubeqaError('KQ_ERR_INTERNAL', `needle matching failed: ${response.message}`);
+      if (response.stack) error.stack = response.stack;
+      throw error;
+    }
+    return response;
+  }
+
+  async match(frame: Frame, candidates: Needle[], options: MatchOptions): Promise<MatchResult> {
+    checkFrame(frame);
+    if (candidates.length === 0) return { ok: false, candidates: [] };
+    const band = bandFor(frame, candidates, options.fullSearch);
+    const response = await this.request(
+      { kind: 'match', band, needles: candidates.map(specOf), fullSearch: options.fullSearch },
+      [band.data.buffer as ArrayBuffer],
+    );
+    return verdict(candidates, response.ok ? (response.results ?? []) : []);
+  }
+
+  async preload(needles: Needle[]): Promise<void> {
+    if (needles.length) await this.request({ kind: 'preload', needles: needles.map(specOf) });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    this.ready = undefined;
+    for (const waiter of this.pending.values()) {
+      waiter.reject(new KubeqaError('KQ_ERR_INTERNAL', 'the matcher was closed during a check'));
+    }
+    this.pending.clear();
+    if (worker) await worker.terminate();
+  }
+}
+
+/** A matcher with its own worker thread (started on first use). Close it when done. */
+export function createMatcher(): Matcher {
+  return new WorkerMatcher();
+}
