@@ -4,6 +4,7 @@
 // Screens: the Debian 12 installer netboot at 1024×768 (language, language with another entry
 // highlighted, location, keyboard) and at 800×600 (language), and the busybox guest's VGA shell.
 // Needles: cut from those screens by the table in fixture-needles.ts.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame } from '../../domain/needles/types.js';
@@ -14,6 +15,8 @@ import {
   bootInstaller,
   bootWithScreen,
   framePng,
+  grayFraction,
+  litFraction,
   type ScreenGuest,
   typeOnScreen,
   waitForStillScreen,
@@ -31,30 +34,39 @@ function save(name: string, frame: Frame): Frame {
 
 const still = (screen: ScreenGuest, differsFrom?: Frame) =>
   waitForStillScreen(screen, { stillMs: 2500, timeoutMs: 120_000 * scale, tolerance: 4000, differsFrom });
+/** An installer dialog is drawn: not black, and a gray dialog box covers a good part of it. */
+const dialog = (screen: ScreenGuest, differsFrom?: Frame) =>
+  waitForStillScreen(screen, {
+    stillMs: 2500,
+    timeoutMs: 120_000 * scale,
+    tolerance: 4000,
+    differsFrom,
+    accept: (frame) => litFraction(frame) > 0.5 && grayFraction(frame) > 0.1,
+  });
 
 async function installerScreens(): Promise<void> {
   const { info: qemu } = await prepareQemu(log);
   let screen = await bootInstaller(qemu, 1024, 768);
   try {
     await screen.guest.serial.waitFor(/Select a language|Choose the language/, 300_000 * scale);
-    const language = save('di-language', await still(screen));
+    const language = save('di-language', await dialog(screen));
     await screen.sendKey('down');
     await screen.sendKey('down');
-    save('di-language-down', await still(screen, language));
+    const down = save('di-language-down', await dialog(screen, language));
     await screen.sendKey('up');
     await screen.sendKey('up');
-    const back = await still(screen);
+    const back = await dialog(screen, down);
     await screen.sendKey('ret');
-    const location = save('di-location', await still(screen, back));
+    const location = save('di-location', await dialog(screen, back));
     await screen.sendKey('ret');
-    save('di-keyboard', await still(screen, location));
+    save('di-keyboard', await dialog(screen, location));
   } finally {
     await screen.stop();
   }
   screen = await bootInstaller(qemu, 800, 600);
   try {
     await screen.guest.serial.waitFor(/Select a language|Choose the language/, 300_000 * scale);
-    save('di-language-800x600', await still(screen));
+    save('di-language-800x600', await dialog(screen));
   } finally {
     await screen.stop();
   }
@@ -77,6 +89,9 @@ function writeNeedles(): void {
     copyFileSync(join(SCREEN_DIR, `${needle.screen}.png`), join(dir, `${needle.name}.png`));
     writeFileSync(join(dir, `${needle.name}.json`), `${JSON.stringify(needle.json, null, 2)}\n`);
   }
+  // The project's formatter owns JSON layout in the repository.
+  const biome = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'biome');
+  execFileSync(biome, ['format', '--write', NEEDLE_DIR], { stdio: 'ignore' });
   log(`wrote ${FIXTURE_NEEDLES.length} needles: ${readdirSync(NEEDLE_DIR).join(', ')}`);
 }
 

@@ -87,6 +87,25 @@ async function connectQmp(path: string, timeoutMs = 30_000): Promise<{ qmp: Qmp;
   return { qmp, socket };
 }
 
+/** Fraction of pixels that are not (nearly) black: 0 for a blank screen. */
+export function litFraction(frame: Frame): number {
+  let lit = 0;
+  const { data, channels } = frame;
+  for (let i = 0; i < data.length; i += channels) if (data[i]! + data[i + 1]! + data[i + 2]! > 60) lit++;
+  return lit / (frame.width * frame.height);
+}
+
+/** Fraction of pixels of a neutral gray (R = G = B, 140…210): the installer's dialog boxes. */
+export function grayFraction(frame: Frame): number {
+  let gray = 0;
+  const { data, channels } = frame;
+  for (let i = 0; i < data.length; i += channels) {
+    const r = data[i]!;
+    if (r >= 140 && r <= 210 && data[i + 1] === r && data[i + 2] === r) gray++;
+  }
+  return gray / (frame.width * frame.height);
+}
+
 /** Parses a binary PPM (P6, maxval 255) as QEMU's screendump writes it. */
 export function parsePpm(ppm: Buffer): Frame {
   const header = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.toString('latin1', 0, 64));
@@ -222,7 +241,14 @@ export async function typeOnScreen(screen: ScreenGuest, text: string): Promise<v
  */
 export async function waitForStillScreen(
   screen: ScreenGuest,
-  options: { stillMs: number; timeoutMs: number; tolerance?: number; differsFrom?: Frame },
+  options: {
+    stillMs: number;
+    timeoutMs: number;
+    tolerance?: number;
+    differsFrom?: Frame;
+    /** Only a screen this accepts counts (e.g. "the dialog is drawn"). */
+    accept?: (frame: Frame) => boolean;
+  },
 ): Promise<Frame> {
   const tolerance = options.tolerance ?? 0;
   const deadline = Date.now() + options.timeoutMs;
@@ -237,7 +263,7 @@ export async function waitForStillScreen(
   while (Date.now() < deadline) {
     const frame = await screen.screenFrame();
     const data = frame.data;
-    if (previous && differs(previous, data) <= tolerance) {
+    if ((previous && differs(previous, data) <= tolerance) || (options.accept && !options.accept(frame))) {
       anchor = undefined;
     } else if (!anchor || differs(anchor.data, data) > tolerance) {
       anchor = { frame, data, at: Date.now() };
