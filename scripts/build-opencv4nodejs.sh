@@ -4,9 +4,6 @@
 #
 # Cache key: package version + OpenCV version + Node ABI, e.g.
 #   ~/.cache/kubeqa/opencv4nodejs/7.1.2-opencv4.6.0-abi115/opencv4nodejs.node
-# Only the modules the needle matcher uses (core, imgproc, imgcodecs) are compiled in: the binding
-# compiles the others to nothing when their library is absent from OPENCV_LIB_DIR, which we point
-# at a directory holding just those three.
 # npm never builds it itself (package.json allowScripts denies it): this script is the one way.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,13 +33,7 @@ fi
 
 multiarch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 libdir="/usr/lib/$multiarch"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lib"
-for m in core imgproc imgcodecs; do
-  if [ ! -e "$libdir/libopencv_$m.so" ]; then say "missing $libdir/libopencv_$m.so (apt-get install -y libopencv-dev)"; exit 1; fi
-  ln -s "$libdir/libopencv_$m.so" "$work/lib/libopencv_$m.so"
-done
+if [ ! -e "$libdir/libopencv_core.so" ]; then say "missing $libdir/libopencv_core.so (apt-get install -y libopencv-dev)"; exit 1; fi
 
 say "building the addon for $key (a few minutes, once per key; log: $cache.log)"
 mkdir -p "$(dirname "$cache")"
@@ -51,7 +42,7 @@ start=$(date +%s)
   cd "$pkg"
   export OPENCV4NODEJS_DISABLE_AUTOBUILD=1
   export OPENCV_INCLUDE_DIR=/usr/include/opencv4
-  export OPENCV_LIB_DIR="$work/lib"
+  export OPENCV_LIB_DIR="$libdir"
   export OPENCV_BIN_DIR=/usr/bin
   export JOBS="${JOBS:-$(nproc)}"
   # Use the headers of the running Node when it ships them (Debian's nodejs, nodesource): no download.
@@ -60,8 +51,6 @@ start=$(date +%s)
   [ -f "$nodedir/include/node/common.gypi" ] && nodedir_arg=(--nodedir="$nodedir")
   "$root/node_modules/.bin/node-gyp" rebuild --jobs "$JOBS" "${nodedir_arg[@]}"
 ) >"$cache.log" 2>&1 || { say "build failed; the end of $cache.log:"; tail -30 "$cache.log" >&2; exit 1; }
-# The binding links with -rpath to the temporary lib dir; the libraries also live in the system
-# path, so the addon loads from there once the temporary dir is gone.
 node -e "require('$target')" || { say "the built addon does not load"; exit 1; }
 mkdir -p "$cache.tmp"
 cp "$target" "$cache.tmp/opencv4nodejs.node"

@@ -2,6 +2,7 @@
 // hands them to a worker thread running OpenCV, and turns the area results into ranked
 // candidates with openQA's verdict rules.
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KubeqaError } from '../../domain/errors.js';
@@ -23,8 +24,10 @@ function startWorker(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from TypeScript sources (tests, `node --import tsx`): the worker needs tsx too.
+    // tsx's ESM API (dist/esm/api/index.mjs); the package exports it only under "import".
     const require = createRequire(here);
-    const tsx = pathToFileURL(require.resolve('tsx/esm/api')).href;
+    const tsxRoot = dirname(require.resolve('tsx/package.json'));
+    const tsx = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
     const entry = new URL('./match-worker.ts', here).href;
     const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
     return new Worker(code, { eval: true });
@@ -130,17 +133,21 @@ export function verdict(needles: Needle[], results: AreaResult[][]): MatchResult
   return { ok: false, candidates };
 }
 
-class WorkerMatcher implements Matcher {
+type Waiter = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
+
+/**
+ * The one OpenCV worker of this process. OpenCV's binding keeps its JavaScript classes in
+ * process-wide handles, so it may be loaded in one thread at a time: every matcher shares this
+ * worker (reference-counted), and nothing else in the process loads OpenCV.
+ */
+class SharedWorker {
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
   private nextId = 1;
-  private readonly pending = new Map<
-    number,
-    { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void }
-  >();
-  private closed = false;
+  private readonly pending = new Map<number, Waiter>();
+  users = 0;
 
-  private ensureWorker(): Promise<void> {
+  private start(): Promise<void> {
     if (this.ready) return this.ready;
     const worker = startWorker();
     this.worker = worker;
@@ -172,18 +179,57 @@ class WorkerMatcher implements Matcher {
     return this.ready;
   }
 
+  /** Sends a request; `track` receives its id so its owner can cancel it. */
+  async request(
+    body: WithoutId<WorkerRequest>,
+    transfer: ArrayBuffer[],
+    track: Set<number>,
+  ): Promise<WorkerResponse> {
+    await this.start();
+    const id = this.nextId++;
+    track.add(id);
+    try {
+      return await new Promise<WorkerResponse>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        this.worker!.postMessage({ ...body, id } as WorkerRequest, transfer);
+      });
+    } finally {
+      track.delete(id);
+    }
+  }
+
+  cancel(ids: Set<number>, error: Error): void {
+    for (const id of ids) {
+      this.pending.get(id)?.reject(error);
+      this.pending.delete(id); // its answer, when it comes, is dropped
+    }
+  }
+
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.ready = undefined;
+    if (worker) await worker.terminate();
+  }
+}
+
+const shared = new SharedWorker();
+
+class WorkerMatcher implements Matcher {
+  private readonly mine = new Set<number>();
+  private closed = false;
+
+  constructor() {
+    shared.users++;
+  }
+
   private async request(
     body: WithoutId<WorkerRequest>,
     transfer: ArrayBuffer[] = [],
   ): Promise<WorkerResponse> {
     if (this.closed)
       throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'the matcher is closed', 'create a new one');
-    await this.ensureWorker();
-    const id = this.nextId++;
-    const response = await new Promise<WorkerResponse>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ ...body, id } as WorkerRequest, transfer);
-    });
+    const response = await shared.request(body, transfer, this.mine);
     if (!response.ok) {
       const error = new KubeqaError('KQ_ERR_INTERNAL', `needle matching failed: ${response.message}`);
       if (response.stack) error.stack = response.stack;
@@ -208,19 +254,18 @@ class WorkerMatcher implements Matcher {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    const worker = this.worker;
-    this.worker = undefined;
-    this.ready = undefined;
-    for (const waiter of this.pending.values()) {
-      waiter.reject(new KubeqaError('KQ_ERR_INTERNAL', 'the matcher was closed during a check'));
-    }
-    this.pending.clear();
-    if (worker) await worker.terminate();
+    shared.cancel(this.mine, new KubeqaError('KQ_ERR_INTERNAL', 'the matcher was closed during a check'));
+    shared.users--;
+    if (shared.users === 0) await shared.stop();
   }
 }
 
-/** A matcher with its own worker thread (started on first use). Close it when done. */
+/**
+ * A matcher. All matchers of a process share one worker thread (started on first use, stopped
+ * when the last matcher is closed). Close it when done.
+ */
 export function createMatcher(): Matcher {
   return new WorkerMatcher();
 }

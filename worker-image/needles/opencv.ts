@@ -17,8 +17,9 @@ let loaded: CV | undefined;
 
 /** Path of the built addon inside node_modules. */
 export function addonPath(): string {
-  const pkg = require.resolve('@u4/opencv4nodejs/package.json');
-  return join(dirname(pkg), 'build', 'Release', 'opencv4nodejs.node');
+  // The package exports only its entry (cjs/lib/opencv4nodejs.js): its root is three levels up.
+  const entry = require.resolve('@u4/opencv4nodejs');
+  return join(dirname(entry), '..', '..', 'build', 'Release', 'opencv4nodejs.node');
 }
 
 export function loadOpenCV(): CV {
