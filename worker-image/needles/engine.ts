@@ -11,7 +11,13 @@
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
-import { pickNearestGood, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
+import {
+  pickNearestGood,
+  pickNearestGoodOf,
+  type SearchWindow,
+  searchWindow,
+  similarityFromMse,
+} from './scoring.js';
 
 /** Rows `top … top + rows` of a screen, full width, packed RGB(A). */
 export interface ScreenBand {
@@ -42,7 +48,41 @@ interface NeedleImage {
   gray: Mat;
   width: number;
   height: number;
+  /** Per area index: its pixels with a 1 px ring (clipped to the image), packed RGB. */
+  crops: Map<number, { rect: Ring; rgb: Uint8Array }>;
   lastUse: number;
+}
+
+/** A rectangle around an area, one pixel wider on every side, clipped to an image. */
+interface Ring {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** How much of the ring was cut off on the left and top (0 or 1). */
+  cutLeft: number;
+  cutTop: number;
+}
+
+function ringAround(
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+  imageWidth: number,
+  imageHeight: number,
+): Ring {
+  const x0 = Math.max(0, x - 1);
+  const y0 = Math.max(0, y - 1);
+  const x1 = Math.min(imageWidth, x + width + 1);
+  const y1 = Math.min(imageHeight, y + height + 1);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, cutLeft: 1 - (x - x0), cutTop: 1 - (y - y0) };
+}
+
+function overlaps(a: { xpos: number; ypos: number; width: number; height: number }, r: Ring): boolean {
+  return (
+    a.xpos < r.x + r.width && r.x < a.xpos + a.width && a.ypos < r.y + r.height && r.y < a.ypos + a.height
+  );
 }
 
 const GREEN_GRAY_CACHE = new Map<CV, number>();
@@ -104,8 +144,18 @@ export class MatchEngine {
       const color = keep(cv.imdecode(readFileSync(spec.pngPath), cv.IMREAD_COLOR));
       if (color.empty) throw new Error(`${spec.pngPath} cannot be decoded as an image`);
       const gray = keep(color.cvtColor(cv.COLOR_BGR2GRAY));
-      paintExcludes(cv, gray, excludesOf(spec.areas), 0, gray.rows, gray.cols);
-      return { gray: gray.gaussianBlur(new cv.Size(3, 3), 0), width: color.cols, height: color.rows };
+      const excludes = excludesOf(spec.areas);
+      paintExcludes(cv, gray, excludes, 0, gray.rows, gray.cols);
+      const crops = new Map<number, { rect: Ring; rgb: Uint8Array }>();
+      spec.areas.forEach((area, index) => {
+        if (area.type !== 'match') return;
+        const rect = ringAround(area.xpos, area.ypos, area.width, area.height, color.cols, color.rows);
+        if (excludes.some((e) => overlaps(e, rect))) return; // painted: compare the slow way
+        const region = keep(color.getRegion(new cv.Rect(rect.x, rect.y, rect.width, rect.height)));
+        const rgb = keep(region.cvtColor(cv.COLOR_BGR2RGB));
+        crops.set(index, { rect, rgb: new Uint8Array(rgb.getData()) });
+      });
+      return { gray: gray.gaussianBlur(new cv.Size(3, 3), 0), width: color.cols, height: color.rows, crops };
     });
     this.needles.set(key, { ...image, lastUse: ++this.tick });
     if (this.needles.size > this.cacheLimit) {
@@ -126,46 +176,119 @@ export class MatchEngine {
     const { cv } = this;
     return withMats((keep) => {
       const type = band.channels === 4 ? cv.CV_8UC4 : cv.CV_8UC3;
-      const buffer = Buffer.from(
-        band.data.buffer,
-        band.data.byteOffset,
-        band.rows * band.width * band.channels,
-      );
-      const color = keep(new cv.Mat(buffer, band.rows, band.width, type));
-      const grayRaw = keep(color.cvtColor(band.channels === 4 ? cv.COLOR_RGBA2GRAY : cv.COLOR_RGB2GRAY));
-      let shared: Mat | undefined;
+      let color: Mat | undefined; // made on first need: unchanged areas never need it
+      const colorMat = () => {
+        const buffer = Buffer.from(
+          band.data.buffer,
+          band.data.byteOffset,
+          band.rows * band.width * band.channels,
+        );
+        color ??= keep(new cv.Mat(buffer, band.rows, band.width, type));
+        return color;
+      };
       const screen = { width: band.width, height: band.height };
+      // Prepared (gray, painted, blurred) screen regions, shared by needles with the same window.
+      const prepared = new Map<string, { mat: Mat; ring: Ring }>();
+
+      const prepare = (window: SearchWindow, excludes: NeedleArea[]) => {
+        const ring = ringAround(
+          window.left,
+          window.top,
+          window.right - window.left,
+          window.bottom - window.top,
+          band.width,
+          band.height,
+        );
+        const key = `${ring.x},${ring.y},${ring.width},${ring.height}|${JSON.stringify(excludes)}`;
+        let entry = prepared.get(key);
+        if (!entry) {
+          const region = keep(
+            colorMat().getRegion(new cv.Rect(ring.x, ring.y - band.top, ring.width, ring.height)),
+          );
+          const gray = keep(region.cvtColor(band.channels === 4 ? cv.COLOR_RGBA2GRAY : cv.COLOR_RGB2GRAY));
+          paintExcludes(
+            cv,
+            gray,
+            excludes.map((e) => ({ ...e, xpos: e.xpos - ring.x })),
+            ring.y,
+            band.height,
+            band.width - ring.x,
+          );
+          // Reflection at the region's edges only touches the ring, which is not searched;
+          // where the ring is cut off by the screen edge, it reflects as on the whole screen.
+          entry = { mat: keep(gray.gaussianBlur(new cv.Size(3, 3), 0)), ring };
+          prepared.set(key, entry);
+        }
+        return entry;
+      };
 
       return specs.map((spec) => {
         const needle = this.needleImage(spec);
         const excludes = excludesOf(spec.areas);
-        let scene: Mat;
-        if (excludes.length === 0) {
-          shared ??= keep(grayRaw.gaussianBlur(new cv.Size(3, 3), 0));
-          scene = shared;
-        } else {
-          const painted = keep(grayRaw.copy());
-          paintExcludes(cv, painted, excludes, band.top, band.height, band.width);
-          scene = keep(painted.gaussianBlur(new cv.Size(3, 3), 0));
-        }
         const results: AreaResult[] = [];
         spec.areas.forEach((area, index) => {
           if (area.type !== 'match') return;
           const window = searchWindow(area, margins(area), needle, screen);
-          results.push(
-            window
-              ? { area: index, ...this.searchArea(scene, band.top, needle.gray, area, window) }
-              : { area: index, x: 0, y: 0, similarity: 0 },
-          );
+          if (!window) {
+            results.push({ area: index, x: 0, y: 0, similarity: 0 });
+            return;
+          }
+          if (this.unchangedInPlace(band, needle, area, index, window)) {
+            results.push({ area: index, x: window.x, y: window.y, similarity: 1 });
+            return;
+          }
+          const scene = prepare(window, excludes);
+          results.push({ area: index, ...this.searchArea(scene.mat, scene.ring, needle.gray, area, window) });
         });
         return results;
       });
     });
   }
 
+  /**
+   * True when the area's pixels and their 1 px ring are byte-for-byte the needle's at the
+   * recorded position: then the blurred gray values are equal too, the error is 0 and os-autoinst
+   * takes the recorded position without searching (similarity 1). Checked on the raw pixels,
+   * before any conversion.
+   */
+  private unchangedInPlace(
+    band: ScreenBand,
+    needle: NeedleImage,
+    area: NeedleArea,
+    index: number,
+    w: SearchWindow,
+  ): boolean {
+    const crop = needle.crops.get(index);
+    if (!crop) return false;
+    const { rect } = crop;
+    // The same ring at the recorded position on the screen, which must be cut off by the
+    // screen's edges exactly where the needle's is cut off by the image's edges.
+    const s = ringAround(w.x, w.y, area.width, area.height, band.width, band.height);
+    if (
+      s.width !== rect.width ||
+      s.height !== rect.height ||
+      s.cutLeft !== rect.cutLeft ||
+      s.cutTop !== rect.cutTop
+    ) {
+      return false;
+    }
+    if (s.y < band.top || s.y + s.height > band.top + band.rows) return false;
+    const c = band.channels;
+    const rgb = crop.rgb;
+    for (let y = 0; y < s.height; y++) {
+      let i = ((s.y - band.top + y) * band.width + s.x) * c;
+      let j = y * s.width * 3;
+      for (let x = 0; x < s.width; x++, i += c, j += 3) {
+        if (band.data[i] !== rgb[j] || band.data[i + 1] !== rgb[j + 1] || band.data[i + 2] !== rgb[j + 2])
+          return false;
+      }
+    }
+    return true;
+  }
+
   private searchArea(
     scene: Mat,
-    sceneTop: number,
+    ring: Ring,
     needleGray: Mat,
     area: NeedleArea,
     w: SearchWindow,
@@ -174,26 +297,50 @@ export class MatchEngine {
     const { width, height } = area;
     return withMats((keep) => {
       const template = keep(needleGray.getRegion(new cv.Rect(area.xpos, area.ypos, width, height)));
+      // scene coordinates of the window inside the prepared region
+      const ox = w.left - ring.x;
+      const oy = w.top - ring.y;
       const sse = (x: number, y: number) =>
         withMats((keep2) =>
-          keep2(scene.getRegion(new cv.Rect(x, y - sceneTop, width, height))).norm(template, cv.NORM_L2SQR),
+          keep2(scene.getRegion(new cv.Rect(x - ring.x, y - ring.y, width, height))).norm(
+            template,
+            cv.NORM_L2SQR,
+          ),
         );
       const recordedInside = w.x + width <= w.right && w.y + height <= w.bottom;
       // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
       if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
 
-      const region = keep(
-        scene.getRegion(new cv.Rect(w.left, w.top - sceneTop, w.right - w.left, w.bottom - w.top)),
-      );
+      const region = keep(scene.getRegion(new cv.Rect(ox, oy, w.right - w.left, w.bottom - w.top)));
       const result = keep(region.matchTemplate(template, cv.TM_SQDIFF));
-      const raw = result.getData();
-      const values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
       const cols = result.cols;
       const centerCol = w.x - w.left;
       const centerRow = w.y - w.top;
-      const atRecorded = recordedInside ? values[centerRow * cols + centerCol]! : Number.POSITIVE_INFINITY;
+      const atRecorded = recordedInside
+        ? (result.at(centerRow, centerCol) as number)
+        : Number.POSITIVE_INFINITY;
       if (atRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
-      const best = pickNearestGood(values, cols, atRecorded, centerCol, centerRow);
+      // Only positions within 10 of the minimum can be chosen: let OpenCV find them.
+      const { minVal } = result.minMaxLoc();
+      const near = keep(
+        keep(result.threshold(Math.fround(minVal + 10), 1, cv.THRESH_BINARY_INV)).convertTo(cv.CV_8U),
+      );
+      let best: number;
+      if (near.countNonZero() <= 256) {
+        const points = near.findNonZero();
+        const positions = new Int32Array(points.length);
+        const values = new Float32Array(points.length);
+        points.forEach((p, k) => {
+          positions[k] = p.y * cols + p.x;
+          values[k] = result.at(p.y, p.x) as number;
+        });
+        best = pickNearestGoodOf(positions, values, cols, atRecorded, centerCol, centerRow);
+      } else {
+        // many near-equal positions (a flat template on a flat background): scan them all
+        const raw = result.getData();
+        const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+        best = pickNearestGood(all, cols, atRecorded, centerCol, centerRow);
+      }
       if (best < 0) return { x: 0, y: 0, similarity: 0 };
       const x = w.left + (best % cols);
       const y = w.top + Math.trunc(best / cols);

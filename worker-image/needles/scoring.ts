@@ -71,16 +71,35 @@ export function pickNearestGood(
   recordedCol: number,
   recordedRow: number,
 ): number {
+  const positions = new Int32Array(result.length);
+  for (let i = 0; i < positions.length; i++) positions[i] = i;
+  const best = pickNearestGoodOf(positions, result, cols, errorAtRecorded, recordedCol, recordedRow);
+  return best;
+}
+
+/**
+ * The same choice over a subset of the result: `positions` (row-major indexes, ascending) with
+ * their `values`. Any subset holding every position whose error is within 10 of the minimum gives
+ * the same answer as the whole result (positions outside it can never be chosen).
+ */
+export function pickNearestGoodOf(
+  positions: ArrayLike<number>,
+  values: ArrayLike<number>,
+  cols: number,
+  errorAtRecorded: number,
+  recordedCol: number,
+  recordedRow: number,
+): number {
   let threshold = f32(f32(errorAtRecorded) + 10);
   let good: number[] = [];
-  for (let i = 0; i < result.length; i++) {
-    const v = result[i]!;
+  for (let k = 0; k < positions.length; k++) {
+    const v = values[k]!;
     if (v > threshold) continue;
     if (f32(v + 10) < threshold) {
       threshold = f32(v + 10);
-      good = [i];
+      good = [positions[k]!];
     } else {
-      good.push(i);
+      good.push(positions[k]!);
     }
   }
   let best = -1;

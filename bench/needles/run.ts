@@ -1,0 +1,134 @@
+// Needle matching speed, kubeqa vs os-autoinst's tinycv, on the same real screenshots and needle:
+//   npx tsx bench/needles/run.ts [repeat]
+// Per check: one area (184×18) with margin 50, and a whole-screen search; each on a screen where
+// the area is where the needle recorded it (the usual case once the screen is there) and on one
+// where it is not (a search is needed). tinycv is timed inside perl (search_needle on a fresh copy
+// of the loaded screen, minus the copy), ours in-process (engine) and through the worker thread
+// the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NEEDLE_DIR, SCREEN_DIR } from '../../test/needles/fixture-needles.js';
+import { tinycvBench } from '../../test/needles/tinycv.js';
+import { MatchEngine } from '../../worker-image/needles/engine.js';
+import { createMatcher, decodePng, encodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
+import { bandFor } from '../../worker-image/needles/matcher.js';
+
+const repeat = Number(process.argv[2] ?? 200);
+const needles = await loadNeedleDir(NEEDLE_DIR);
+const needle = needles.find((n) => n.name === 'di-language')!;
+const spec = { pngPath: needle.pngPath, areas: needle.areas };
+const MARGIN = 50;
+
+function time(times: number, body: () => void): number {
+  body(); // warm-up
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < times; i++) body();
+  return Number(process.hrtime.bigint() - start) / 1e6 / times;
+}
+async function timeAsync(times: number, body: () => Promise<unknown>): Promise<number> {
+  await body();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < times; i++) await body();
+  return Number(process.hrtime.bigint() - start) / 1e6 / times;
+}
+
+interface Row {
+  check: string;
+  screen: string;
+  tinycv: number;
+  engine: number;
+  matcher: number;
+  similarity: string;
+}
+const rows: Row[] = [];
+const cases = [
+  ['di-language-down', 'area in place'],
+  ['di-location', 'area not there'],
+] as const;
+const frames = new Map(
+  cases.map(([name]) => [name, decodePng(readFileSync(join(SCREEN_DIR, `${name}.png`)))]),
+);
+const wholeTimes = Math.max(10, Math.trunc(repeat / 10));
+
+// Phase 1: tinycv, and our engine in this thread (OpenCV's binding may live in one thread at a
+// time, so the engine is closed before the matcher's worker loads it in phase 2).
+const engine = new MatchEngine();
+engine.preload([spec]);
+for (const [screenName, what] of cases) {
+  const path = join(SCREEN_DIR, `${screenName}.png`);
+  const frame = frames.get(screenName)!;
+  const theirs = tinycvBench(path, needle, MARGIN, repeat);
+  for (const full of [false, true]) {
+    const margins = () => (full ? Number.POSITIVE_INFINITY : MARGIN);
+    let similarity = 0;
+    const ours = time(full ? wholeTimes : repeat, () => {
+      // per check: copy the rows needed, gray + blur them, search (what the worker does)
+      const band = bandFor(frame, [needle], full);
+      similarity = engine.match(band, [spec], margins)[0]![0]!.similarity;
+    });
+    const tinycvMs = (full ? theirs.whole_screen : theirs.area) - theirs.copy;
+    const theirSim = full ? theirs.whole_screen_similarity : theirs.area_similarity;
+    rows.push({
+      check: full ? 'whole screen' : `one area, margin ${MARGIN}`,
+      screen: `${screenName} (${what})`,
+      tinycv: tinycvMs,
+      engine: ours,
+      matcher: Number.NaN,
+      similarity: `${similarity.toFixed(3)} / ${theirSim.toFixed(3)}`,
+    });
+  }
+  if (screenName === 'di-location') {
+    const png = readFileSync(path);
+    rows.push({
+      check: 'PNG decode 1024×768 (ours: main thread, pure Node)',
+      screen: screenName,
+      tinycv: theirs.load_png,
+      engine: time(repeat, () => decodePng(png)),
+      matcher: Number.NaN,
+      similarity: '',
+    });
+    rows.push({
+      check: `PNG encode 1024×768 (${encodePng(frame).length} bytes)`,
+      screen: screenName,
+      tinycv: Number.NaN,
+      engine: time(Math.trunc(repeat / 4), () => encodePng(frame)),
+      matcher: Number.NaN,
+      similarity: '',
+    });
+  }
+}
+engine.close();
+
+// Phase 2: through the worker thread, as the runner calls it (copy of the rows, message, match).
+const matcher = createMatcher();
+await matcher.preload([needle]);
+for (const [screenName, what] of cases) {
+  const frame = frames.get(screenName)!;
+  const whole = await timeAsync(wholeTimes, () => matcher.match(frame, [needle], { fullSearch: true }));
+  const row = rows.find((r) => r.check === 'whole screen' && r.screen.startsWith(screenName))!;
+  row.matcher = whole;
+  rows.push({
+    check: 'ordinary check (margin 69, as openQA)',
+    screen: `${screenName} (${what})`,
+    tinycv: Number.NaN,
+    engine: Number.NaN,
+    matcher: await timeAsync(repeat, () => matcher.match(frame, [needle], { fullSearch: false })),
+    similarity: '',
+  });
+}
+await matcher.close();
+
+const ms = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(3));
+const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '—' : `${(a / b).toFixed(1)}×`);
+console.log(
+  `needle matching, ms per check (mean of ${repeat} area checks, ${Math.max(10, Math.trunc(repeat / 10))} whole-screen)\n`,
+);
+console.log(
+  '| check | screen | tinycv | kubeqa engine | kubeqa via worker | speed-up (engine) | similarity ours / tinycv |',
+);
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.check} | ${r.screen} | ${ms(r.tinycv)} | ${ms(r.engine)} | ${ms(r.matcher)} | ${ratio(r.tinycv, r.engine)} | ${r.similarity} |`,
+  );
+}
