@@ -11,13 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
-import {
-  pickNearestGood,
-  pickNearestGoodOf,
-  type SearchWindow,
-  searchWindow,
-  similarityFromMse,
-} from './scoring.js';
+import { pickNearestGoodOf, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
 
 /** Rows `top … top + rows` of a screen, full width, packed RGB(A). */
 export interface ScreenBand {
@@ -128,6 +122,28 @@ export class MatchEngine {
   private readonly cv: CV = loadOpenCV();
   private readonly needles = new Map<string, NeedleImage>();
   private tick = 0;
+  /** Squared distances from a recorded position over a result of a given size (few distinct). */
+  private readonly distances = new Map<string, Mat>();
+
+  private distanceMap(rows: number, cols: number, cx: number, cy: number): Mat {
+    const key = `${rows}x${cols}@${cx},${cy}`;
+    let map = this.distances.get(key);
+    if (!map) {
+      const values = new Float32Array(rows * cols);
+      for (let y = 0, i = 0; y < rows; y++) {
+        const dy = (y - cy) * (y - cy);
+        for (let x = 0; x < cols; x++, i++) values[i] = dy + (x - cx) * (x - cx);
+      }
+      map = new this.cv.Mat(Buffer.from(values.buffer), rows, cols, this.cv.CV_32F);
+      this.distances.set(key, map);
+      if (this.distances.size > 8) {
+        const [oldest, mat] = this.distances.entries().next().value as [string, Mat];
+        mat.release();
+        this.distances.delete(oldest);
+      }
+    }
+    return map;
+  }
 
   constructor(private readonly cacheLimit = 300) {}
 
@@ -336,10 +352,19 @@ export class MatchEngine {
         });
         best = pickNearestGoodOf(positions, values, cols, atRecorded, centerCol, centerRow);
       } else {
-        // many near-equal positions (a flat template on a flat background): scan them all
-        const raw = result.getData();
-        const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
-        best = pickNearestGood(all, cols, atRecorded, centerCol, centerRow);
+        // Many near-equal positions (a flat template on a flat background). The same choice,
+        // made by OpenCV: the first minimum in scan order (minMaxLoc) restarts the collection
+        // unless the recorded position is itself minimal; of the near positions from there on,
+        // take the nearest to the recorded position (the first in scan order among equals).
+        const { minLoc } = result.minMaxLoc();
+        if (Math.fround(minVal) < Math.fround(atRecorded)) {
+          const zero = new cv.Vec3(0, 0, 0);
+          if (minLoc.y > 0) near.drawRectangle(new cv.Rect(0, 0, cols, minLoc.y), zero, -1);
+          if (minLoc.x > 0) near.drawRectangle(new cv.Rect(0, minLoc.y, minLoc.x, 1), zero, -1);
+        }
+        const distances = this.distanceMap(result.rows, cols, centerCol, centerRow);
+        const nearest = distances.minMaxLoc(near).minLoc;
+        best = nearest.y * cols + nearest.x;
       }
       if (best < 0) return { x: 0, y: 0, similarity: 0 };
       const x = w.left + (best % cols);
@@ -349,6 +374,8 @@ export class MatchEngine {
   }
 
   close(): void {
+    for (const map of this.distances.values()) map.release();
+    this.distances.clear();
     for (const image of this.needles.values()) image.gray.release();
     this.needles.clear();
   }
