@@ -201,6 +201,22 @@ describe('matcher lifecycle and input', () => {
     ]);
   });
 
+  it("matches off the caller's thread: the event loop keeps turning during a whole-screen search", async () => {
+    let turns = 0;
+    let spinning = true;
+    const spin = () => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    // an area that is not on this screen: the full template match runs
+    const result = await matcher.match(screen('di-location'), [byName('di-keyboard')], { fullSearch: true });
+    spinning = false;
+    expect(result.ok).toBe(false);
+    // A synchronous match would have returned before the first turn.
+    expect(turns).toBeGreaterThan(3);
+  });
+
   it('accepts RGBA frames', async () => {
     const rgb = screen('di-language');
     const rgba = new Uint8Array(rgb.width * rgb.height * 4);
