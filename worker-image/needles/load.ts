@@ -41,7 +41,12 @@ export async function readPngSize(file: string, pngPath: string): Promise<{ widt
 
 /** Loads one needle from its JSON file; the PNG is the file of the same name beside it. */
 export async function loadNeedle(jsonPath: string): Promise<Needle> {
-  const text = await readFile(jsonPath, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(jsonPath, 'utf8');
+  } catch (error) {
+    throw invalidNeedle(jsonPath, 'JSON', `cannot be read (${(error as NodeJS.ErrnoException).code})`, error);
+  }
   const parsed = parseNeedleJson(jsonPath, text);
   const pngPath = jsonPath.replace(/\.json$/, '.png');
   const { width, height } = await readPngSize(jsonPath, pngPath);
