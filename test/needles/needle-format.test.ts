@@ -156,6 +156,10 @@ describe('loadNeedleDir', () => {
     expect(await invalid(needleDir({ tags: ['t'], area: [{ ...area, type: 'exclude' }] }))).toMatch(
       /area: has no match area/,
     );
+    // openQA accepts it and then fails when matching; here it would match any screen
+    expect(await invalid(needleDir({ tags: ['t'], area: [{ ...area, type: 'ocr' }] }))).toMatch(
+      /area: has no match area .*ocr areas are not compared/,
+    );
   });
 
   it('reports two needles of the same name in different subdirectories', async () => {

@@ -145,8 +145,14 @@ export function parseNeedleJson(file: string, text: string): ParsedNeedle {
   if (!Array.isArray(json.area))
     throw invalidNeedle(file, 'area', `must be an array, found ${describe(json.area)}`);
   const areas = json.area.map((raw, i) => parseArea(file, i, raw));
-  if (!areas.some((a) => a.type === 'match' || a.type === 'ocr')) {
-    throw invalidNeedle(file, 'area', 'has no match area (at least one area of type match is needed)');
+  // openQA accepts a needle whose only areas are ocr ones, then fails when matching it
+  // (its error is a mean over no areas); such a needle would match any screen here.
+  if (!areas.some((a) => a.type === 'match')) {
+    throw invalidNeedle(
+      file,
+      'area',
+      'has no match area (at least one area of type match is needed; ocr areas are not compared)',
+    );
   }
   const clickPoints = areas.filter((a) => a.click_point !== undefined).length;
   if (clickPoints > 1) {
