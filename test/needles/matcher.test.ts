@@ -173,6 +173,23 @@ describe('full-screen search', () => {
     expect(full.areas[0]).toMatchObject({ x: 404, y: 328, similarity: 1 });
   });
 
+  it('reuses a full search on an unchanged screen, and searches again when the screen changed', async () => {
+    const frame = shifted(200);
+    const needle = byName('di-location');
+    const first = matched(await matcher.match(frame, [needle], { fullSearch: true }));
+    const again = matched(await matcher.match(frame, [needle], { fullSearch: true }));
+    expect(again.areas).toEqual(first.areas);
+    // the same frame object, now showing the screen unshifted: found at the recorded place
+    frame.data.set(screen('di-location').data);
+    const changed = matched(await matcher.match(frame, [needle], { fullSearch: true }));
+    expect(changed.areas[0]).toMatchObject({ x: 404, y: 128, similarity: 1 });
+    // one pixel changed below the title: a new search, same answer
+    frame.data[frame.data.length - 1] = frame.data[frame.data.length - 1]! ^ 0xff;
+    expect(matched(await matcher.match(frame, [needle], { fullSearch: true })).areas[0]).toMatchObject({
+      y: 128,
+    });
+  });
+
   it('within the margin the ordinary check finds it', async () => {
     const result = matched(await matcher.match(shifted(40), [byName('di-location')], { fullSearch: false }));
     expect(result.areas[0]).toMatchObject({ x: 404, y: 168 });
@@ -209,8 +226,11 @@ describe('matcher lifecycle and input', () => {
       if (spinning) setImmediate(spin);
     };
     setImmediate(spin);
-    // an area that is not on this screen: the full template match runs
-    const result = await matcher.match(screen('di-location'), [byName('di-keyboard')], { fullSearch: true });
+    // an area that is not on this screen, on a screen not searched before: the full match runs
+    const base = screen('di-location');
+    const data = Uint8Array.from(base.data);
+    data[0] = data[0]! ^ 0x55;
+    const result = await matcher.match({ ...base, data }, [byName('di-keyboard')], { fullSearch: true });
     spinning = false;
     expect(result.ok).toBe(false);
     // A synchronous match would have returned before the first turn.

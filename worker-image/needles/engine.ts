@@ -145,7 +145,45 @@ export class MatchEngine {
     return map;
   }
 
-  constructor(private readonly cacheLimit = 300) {}
+  /**
+   * The last large window (a full search) that was searched: its screen rows, byte for byte, and
+   * the results found in it. A full search of an unchanged screen (the runner asks for one every
+   * 5th check while it waits) then costs one memory comparison instead of a template match.
+   */
+  private lastLarge:
+    | { key: string; rows: Buffer; results: Map<string, { x: number; y: number; similarity: number }> }
+    | undefined;
+
+  constructor(
+    private readonly cacheLimit = 300,
+    /** Reuse full-search results on an unchanged screen (off only to measure the search itself). */
+    private readonly reuseUnchangedScreens = true,
+  ) {}
+
+  /** Results of the last full search, if the screen rows it covered are unchanged. */
+  private largeWindowCache(band: ScreenBand, window: SearchWindow) {
+    const screenArea = band.width * band.height;
+    if (
+      !this.reuseUnchangedScreens ||
+      (window.right - window.left) * (window.bottom - window.top) * 4 < screenArea
+    ) {
+      return undefined;
+    }
+    // rows top-1 … bottom+1: the window and the ring the blur reads
+    const top = Math.max(0, window.top - 1);
+    const bottom = Math.min(band.height, window.bottom + 1);
+    const rowBytes = band.width * band.channels;
+    const rows = Buffer.from(
+      band.data.buffer,
+      band.data.byteOffset + (top - band.top) * rowBytes,
+      (bottom - top) * rowBytes,
+    );
+    const key = `${band.width}x${band.height}x${band.channels}|${window.left},${window.top},${window.right},${window.bottom}`;
+    if (!this.lastLarge || this.lastLarge.key !== key || !this.lastLarge.rows.equals(rows)) {
+      this.lastLarge = { key, rows: Buffer.from(rows), results: new Map() };
+    }
+    return this.lastLarge.results;
+  }
 
   /** Decodes, paints and blurs a needle image once; later checks reuse it. */
   private needleImage(spec: NeedleSpec): NeedleImage {
@@ -253,8 +291,15 @@ export class MatchEngine {
             results.push({ area: index, x: window.x, y: window.y, similarity: 1 });
             return;
           }
-          const scene = prepare(window, excludes);
-          results.push({ area: index, ...this.searchArea(scene.mat, scene.ring, needle.gray, area, window) });
+          const reuse = this.largeWindowCache(band, window);
+          const reuseKey = `${spec.pngPath}\0${JSON.stringify(excludes)}\0${index}`;
+          let found = reuse?.get(reuseKey);
+          if (!found) {
+            const scene = prepare(window, excludes);
+            found = this.searchArea(scene.mat, scene.ring, needle.gray, area, window);
+            reuse?.set(reuseKey, found);
+          }
+          results.push({ area: index, ...found });
         });
         return results;
       });
