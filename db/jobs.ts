@@ -1,0 +1,366 @@
+// Jobs in the database: bulk creation (one statement per table, whatever the number of jobs),
+// reading them in openQA's JSON shape, listing with filters, and state changes that publish
+// events. All functions take the query function of a transaction or of the pool.
+
+import type { MultiSettings } from '../domain/jobs/create-params.js';
+import type { DependencyType } from '../domain/jobs/dependencies.js';
+import type { QueryFn } from './connect.js';
+import { type JobEvent, publishJobEvents } from './job-events.js';
+
+export interface NewJob {
+  test: string;
+  distri: string;
+  version: string;
+  flavor: string;
+  arch: string;
+  build: string;
+  machine: string;
+  groupId: number | null;
+  priority: number;
+  scheduledProductId: number | null;
+  settings: MultiSettings;
+  assets: { type: string; name: string }[];
+}
+
+export interface NewEdge {
+  /** Index into the new jobs, or an existing job id with `parentJobId`. */
+  child: number;
+  parent?: number;
+  parentJobId?: number;
+  type: DependencyType;
+}
+
+/** Column values of a job from its settings. */
+export function jobColumns(
+  settings: MultiSettings,
+): Pick<NewJob, 'test' | 'distri' | 'version' | 'flavor' | 'arch' | 'build' | 'machine'> {
+  const one = (k: string) => settings[k]?.at(-1) ?? '';
+  return {
+    test: one('TEST'),
+    distri: one('DISTRI'),
+    version: one('VERSION'),
+    flavor: one('FLAVOR'),
+    arch: one('ARCH'),
+    build: one('BUILD'),
+    machine: one('MACHINE'),
+  };
+}
+
+/** Inserts jobs, their settings, dependencies and assets; returns the new ids in input order. */
+export async function insertJobs(
+  q: QueryFn,
+  jobs: readonly NewJob[],
+  edges: readonly NewEdge[] = [],
+): Promise<number[]> {
+  if (jobs.length === 0) return [];
+  const idRows = await q<{ id: number }>(
+    "select nextval(pg_get_serial_sequence('jobs', 'id')) as id from generate_series(1, $1)",
+    [jobs.length],
+  );
+  const ids = idRows.map((r) => Number(r.id));
+  const col = <T>(f: (j: NewJob) => T) => jobs.map(f);
+  await q(
+    `insert into jobs (id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id)
+     select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::text[], $9::int[], $10::int[], $11::int[])`,
+    [
+      ids,
+      col((j) => j.test),
+      col((j) => j.distri),
+      col((j) => j.version),
+      col((j) => j.flavor),
+      col((j) => j.arch),
+      col((j) => j.build),
+      col((j) => j.machine),
+      col((j) => j.groupId),
+      col((j) => j.priority),
+      col((j) => j.scheduledProductId),
+    ],
+  );
+  const sJob: number[] = [];
+  const sKey: string[] = [];
+  const sValue: string[] = [];
+  jobs.forEach((job, i) => {
+    for (const [key, values] of Object.entries(job.settings)) {
+      for (const value of values) {
+        sJob.push(ids[i] as number);
+        sKey.push(key);
+        sValue.push(value);
+      }
+    }
+  });
+  if (sJob.length > 0) {
+    await q(
+      'insert into job_settings (job_id, key, value) select * from unnest($1::bigint[], $2::text[], $3::text[])',
+      [sJob, sKey, sValue],
+    );
+  }
+  if (edges.length > 0) {
+    await q(
+      `insert into job_dependencies (child_job_id, parent_job_id, dependency)
+       select * from unnest($1::bigint[], $2::bigint[], $3::text[]) on conflict do nothing`,
+      [
+        edges.map((e) => ids[e.child]),
+        edges.map((e) => (e.parentJobId !== undefined ? e.parentJobId : ids[e.parent as number])),
+        edges.map((e) => e.type),
+      ],
+    );
+  }
+  const aJob: number[] = [];
+  const aType: string[] = [];
+  const aName: string[] = [];
+  jobs.forEach((job, i) => {
+    for (const a of job.assets) {
+      aJob.push(ids[i] as number);
+      aType.push(a.type);
+      aName.push(a.name);
+    }
+  });
+  if (aJob.length > 0) {
+    await q(
+      `insert into assets (type, name) select distinct t, n from unnest($1::text[], $2::text[]) as x(t, n)
+       on conflict (type, name) do nothing`,
+      [aType, aName],
+    );
+    await q(
+      `insert into jobs_assets (job_id, asset_id)
+       select x.j, a.id from unnest($1::bigint[], $2::text[], $3::text[]) as x(j, t, n)
+       join assets a on a.type = x.t and a.name = x.n on conflict do nothing`,
+      [aJob, aType, aName],
+    );
+    await q(
+      `update assets a set last_use_job_id = x.j, t_updated = now()
+         from (select t, n, max(j) as j from unnest($1::bigint[], $2::text[], $3::text[]) as x(j, t, n) group by t, n) x
+        where a.type = x.t and a.name = x.n`,
+      [aJob, aType, aName],
+    );
+  }
+  await publishJobEvents(q, [{ type: 'job.created', ids }]);
+  return ids;
+}
+
+export interface JobRow {
+  id: number;
+  state: string;
+  result: string;
+  reason: string | null;
+  priority: number;
+  clone_id: number | null;
+  group_id: number | null;
+  group_name: string | null;
+  test: string;
+  distri: string;
+  version: string;
+  flavor: string;
+  arch: string;
+  build: string;
+  machine: string;
+  assigned_worker_id: number | null;
+  blocked_by_id: number | null;
+  scheduled_product_id: number | null;
+  t_created: Date;
+  t_started: Date | null;
+  t_finished: Date | null;
+  t_updated: Date;
+}
+
+const JOB_COLUMNS = `j.id, j.state, j.result, j.reason, j.priority, j.clone_id, j.group_id, g.name as group_name,
+  j.test, j.distri, j.version, j.flavor, j.arch, j.build, j.machine, j.assigned_worker_id, j.blocked_by_id,
+  j.scheduled_product_id, j.t_created, j.t_started, j.t_finished, j.t_updated`;
+
+/** openQA's time format: UTC, seconds, no zone suffix. */
+export function openqaTime(date: Date | null): string | null {
+  return date ? date.toISOString().slice(0, 19) : null;
+}
+
+export function jobName(
+  j: Pick<JobRow, 'distri' | 'version' | 'flavor' | 'arch' | 'build' | 'test' | 'machine'>,
+): string {
+  const parts = [j.distri, j.version, j.flavor, j.arch].filter((p) => p);
+  if (j.build) parts.push(`Build${j.build}`);
+  parts.push(j.test);
+  return `${parts.join('-')}${j.machine ? `@${j.machine}` : ''}`;
+}
+
+const DEP_LABEL: Record<string, string> = {
+  chained: 'Chained',
+  directly_chained: 'Directly chained',
+  parallel: 'Parallel',
+};
+
+export type JobJson = Record<string, unknown> & { id: number };
+
+/** Jobs by id in openQA's JSON shape (settings, assets, parents, children), in the order given. */
+export async function jobsJson(q: QueryFn, ids: readonly number[]): Promise<JobJson[]> {
+  if (ids.length === 0) return [];
+  const [rows, settings, deps, assets] = await Promise.all([
+    q<JobRow>(
+      `select ${JOB_COLUMNS} from jobs j left join job_groups g on g.id = j.group_id where j.id = any($1::bigint[])`,
+      [ids],
+    ),
+    q<{ job_id: number; key: string; value: string }>(
+      'select job_id, key, value from job_settings where job_id = any($1::bigint[]) order by id',
+      [ids],
+    ),
+    q<{ child_job_id: number; parent_job_id: number; dependency: string }>(
+      `select child_job_id, parent_job_id, dependency from job_dependencies
+        where child_job_id = any($1::bigint[]) or parent_job_id = any($1::bigint[])`,
+      [ids],
+    ),
+    q<{ job_id: number; type: string; name: string }>(
+      `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
+        where ja.job_id = any($1::bigint[]) order by a.type, a.name`,
+      [ids],
+    ),
+  ]);
+  const settingsOf = new Map<number, Record<string, string>>();
+  for (const s of settings) {
+    const m = settingsOf.get(s.job_id) ?? {};
+    m[s.key] = m[s.key] !== undefined ? `${m[s.key]},${s.value}` : s.value;
+    settingsOf.set(s.job_id, m);
+  }
+  const emptyDeps = () => ({
+    Chained: [] as number[],
+    'Directly chained': [] as number[],
+    Parallel: [] as number[],
+  });
+  const parentsOf = new Map<number, ReturnType<typeof emptyDeps>>();
+  const childrenOf = new Map<number, ReturnType<typeof emptyDeps>>();
+  for (const d of deps) {
+    const label = DEP_LABEL[d.dependency] as keyof ReturnType<typeof emptyDeps>;
+    const p = parentsOf.get(d.child_job_id) ?? emptyDeps();
+    p[label].push(d.parent_job_id);
+    parentsOf.set(d.child_job_id, p);
+    const c = childrenOf.get(d.parent_job_id) ?? emptyDeps();
+    c[label].push(d.child_job_id);
+    childrenOf.set(d.parent_job_id, c);
+  }
+  const assetsOf = new Map<number, Record<string, string[]>>();
+  for (const a of assets) {
+    const m = assetsOf.get(a.job_id) ?? {};
+    m[a.type] = [...(m[a.type] ?? []), a.name];
+    assetsOf.set(a.job_id, m);
+  }
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: JobJson[] = [];
+  for (const id of ids) {
+    const r = byId.get(id);
+    if (!r) continue;
+    out.push({
+      id: r.id,
+      name: jobName(r),
+      test: r.test,
+      state: r.state,
+      result: r.result,
+      reason: r.reason,
+      priority: r.priority,
+      clone_id: r.clone_id,
+      group_id: r.group_id,
+      group: r.group_name,
+      assigned_worker_id: r.assigned_worker_id,
+      blocked_by_id: r.blocked_by_id,
+      t_created: openqaTime(r.t_created),
+      t_started: openqaTime(r.t_started),
+      t_finished: openqaTime(r.t_finished),
+      settings: settingsOf.get(id) ?? {},
+      assets: assetsOf.get(id) ?? {},
+      parents: parentsOf.get(id) ?? emptyDeps(),
+      children: childrenOf.get(id) ?? emptyDeps(),
+      has_parents: parentsOf.has(id) ? 1 : 0,
+    });
+  }
+  return out;
+}
+
+export interface JobFilters {
+  ids?: number[];
+  state?: string[];
+  result?: string[];
+  distri?: string;
+  version?: string;
+  flavor?: string;
+  build?: string;
+  test?: string[];
+  arch?: string;
+  machine?: string;
+  groupId?: number;
+  scheduledProductId?: number;
+  latest?: boolean;
+  limit?: number;
+  offset?: number;
+}
+
+/** Ids of the jobs that match, newest first. */
+export async function listJobIds(q: QueryFn, f: JobFilters): Promise<number[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: (p: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(clause(`$${params.length}`));
+  };
+  if (f.ids) add((p) => `j.id = any(${p}::bigint[])`, f.ids);
+  if (f.state?.length) add((p) => `j.state = any(${p}::text[])`, f.state);
+  if (f.result?.length) add((p) => `j.result = any(${p}::text[])`, f.result);
+  if (f.distri !== undefined) add((p) => `j.distri = ${p}`, f.distri);
+  if (f.version !== undefined) add((p) => `j.version = ${p}`, f.version);
+  if (f.flavor !== undefined) add((p) => `j.flavor = ${p}`, f.flavor);
+  if (f.build !== undefined) add((p) => `j.build = ${p}`, f.build);
+  if (f.test?.length) add((p) => `j.test = any(${p}::text[])`, f.test);
+  if (f.arch !== undefined) add((p) => `j.arch = ${p}`, f.arch);
+  if (f.machine !== undefined) add((p) => `j.machine = ${p}`, f.machine);
+  if (f.groupId !== undefined) add((p) => `j.group_id = ${p}`, f.groupId);
+  if (f.scheduledProductId !== undefined) add((p) => `j.scheduled_product_id = ${p}`, f.scheduledProductId);
+  const whereSql = where.length ? `where ${where.join(' and ')}` : '';
+  let sql: string;
+  if (f.latest) {
+    sql = `select id from (select distinct on (j.distri, j.version, j.flavor, j.arch, j.test, j.machine) j.id
+             from jobs j ${whereSql}
+            order by j.distri, j.version, j.flavor, j.arch, j.test, j.machine, j.id desc) x order by id desc`;
+  } else {
+    sql = `select j.id from jobs j ${whereSql} order by j.id desc`;
+  }
+  if (f.limit !== undefined) {
+    params.push(f.limit);
+    sql += ` limit $${params.length}`;
+  }
+  if (f.offset !== undefined) {
+    params.push(f.offset);
+    sql += ` offset $${params.length}`;
+  }
+  return (await q<{ id: number }>(sql, params)).map((r) => Number(r.id));
+}
+
+export interface StateChange {
+  id: number;
+  state: string;
+  result?: string;
+  reason?: string | null;
+}
+
+/** Writes state/result changes (setting start/finish times) and publishes one event each. */
+export async function changeJobStates(q: QueryFn, changes: readonly StateChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const rows = await q<{ id: number; state: string; result: string; reason: string | null }>(
+    `update jobs j set state = x.state, result = coalesce(x.result, j.result), reason = coalesce(x.reason, j.reason),
+            t_started = case when x.state in ('running') and j.t_started is null then now() else j.t_started end,
+            t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then now() else j.t_finished end,
+            t_updated = now()
+       from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) as x(id, state, result, reason)
+      where j.id = x.id
+      returning j.id, j.state, j.result, j.reason`,
+    [
+      changes.map((c) => c.id),
+      changes.map((c) => c.state),
+      changes.map((c) => c.result ?? null),
+      changes.map((c) => c.reason ?? null),
+    ],
+  );
+  const events: JobEvent[] = rows.map((r) => ({
+    type: 'job.state',
+    id: Number(r.id),
+    state: r.state,
+    result: r.result,
+    reason: r.reason,
+  }));
+  await publishJobEvents(q, events);
+}

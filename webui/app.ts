@@ -1,0 +1,70 @@
+// The kubeqa web server as a fastify app built from options, so that tests, `kubeqa up` and a
+// deployment all embed the same thing. API routes live in ./api (one module per route family);
+// the UI pages and websockets join as further modules.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { OpenDatabase } from '../db/connect.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { apiKeyRoutes } from './api/api-keys.js';
+import { assetRoutes } from './api/assets.js';
+import { commentRoutes } from './api/comments.js';
+import { configRoutes } from './api/config.js';
+import { isoRoutes } from './api/isos.js';
+import { jobGroupRoutes } from './api/job-groups.js';
+import { jobTemplateRoutes } from './api/job-templates.js';
+import { jobRoutes } from './api/jobs.js';
+import { openApiRoutes, recordRoutes } from './api/openapi.js';
+import { runnerRoutes } from './api/runner.js';
+import { workerRoutes } from './api/workers.js';
+import { type AuthOptions, authenticate } from './auth/authenticate.js';
+import { installErrorHandling } from './errors.js';
+import { installBodyParsers } from './params.js';
+
+export interface AppOptions {
+  database: OpenDatabase;
+  log?: Logger;
+  auth?: AuthOptions;
+  /** Where uploaded result files (screenshots, logs) are kept, content-addressed. */
+  blobDir: string;
+  /** Largest accepted request body in bytes (default 64 MiB). */
+  bodyLimit?: number;
+}
+
+export interface ApiContext {
+  database: OpenDatabase;
+  log: Logger;
+  blobDir: string;
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const log = options.log ?? createLogger('webui');
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
+  });
+  installBodyParsers(app);
+  installErrorHandling(app, log);
+  const routes = recordRoutes(app);
+  app.addHook('preHandler', async (request) => {
+    if (!request.url.startsWith('/api/')) return;
+    request.principal = await authenticate(request, options.database, options.auth);
+  });
+  const ctx: ApiContext = { database: options.database, log, blobDir: options.blobDir };
+  await app.register(
+    async (api) => {
+      await jobRoutes(api, ctx);
+      await isoRoutes(api, ctx);
+      await workerRoutes(api, ctx);
+      await assetRoutes(api, ctx);
+      await configRoutes(api, ctx);
+      await jobGroupRoutes(api, ctx);
+      await jobTemplateRoutes(api, ctx);
+      await commentRoutes(api, ctx);
+      await apiKeyRoutes(api, ctx);
+      await runnerRoutes(api, ctx);
+      await openApiRoutes(api, routes);
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}
