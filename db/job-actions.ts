@@ -43,13 +43,16 @@ async function cluster(
     all.add(Number(r.child_job_id));
     all.add(Number(r.parent_job_id));
   }
-  const jobRows = await q<{ id: number; result: string; clone_id: number | null }>(
-    'select id, result, clone_id from jobs where id = any($1::bigint[])',
+  const jobRows = await q<{ id: number; state: string; result: string; clone_id: number | null }>(
+    'select id, state, result, clone_id from jobs where id = any($1::bigint[])',
     [[...all]],
   );
   return {
     jobs: new Map(
-      jobRows.map((r) => [Number(r.id), { id: Number(r.id), result: r.result, cloneId: r.clone_id }]),
+      jobRows.map((r) => [
+        Number(r.id),
+        { id: Number(r.id), state: r.state, result: r.result, cloneId: r.clone_id },
+      ]),
     ),
     edges: rows.map((r) => ({
       child: Number(r.child_job_id),

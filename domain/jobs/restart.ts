@@ -3,11 +3,11 @@
 //    only make sense in one run;
 //  - chained children (START_AFTER) are restarted too (unless skipChildren; with
 //    skipOkResultChildren only those that did not pass);
-//  - chained parents are restarted only when they did not pass (unless skipParents); a parent
-//    that passed is reused: the child's clone depends on the old parent.
+//  - chained parents are restarted only when they finished without passing (unless skipParents);
+//    a parent that passed, or has not finished yet, is reused: the clone depends on the old parent.
 // Pure.
 import type { DependencyType, Edge } from './dependencies.js';
-import { type JobResult, OK_RESULTS } from './states.js';
+import { FINAL_STATES, type JobResult, type JobState, OK_RESULTS } from './states.js';
 
 export interface RestartOptions {
   skipParents?: boolean;
@@ -17,6 +17,7 @@ export interface RestartOptions {
 
 export interface ClusterJob {
   id: number;
+  state: string;
   result: string;
   cloneId: number | null;
 }
@@ -29,6 +30,7 @@ export function restartSet(
   options: RestartOptions = {},
 ): Set<number> {
   const chosen = new Set<number>(roots);
+  const finished = (id: number) => FINAL_STATES.includes((jobs.get(id)?.state ?? 'done') as JobState);
   const ok = (id: number) => OK_RESULTS.includes((jobs.get(id)?.result ?? 'none') as JobResult);
   let grew = true;
   while (grew) {
@@ -40,7 +42,7 @@ export function restartSet(
       let add: number | undefined;
       if (e.type === 'parallel' || e.type === 'directly_chained') add = c ? e.parent : e.child;
       else if (p && !options.skipChildren && !(options.skipOkResultChildren && ok(e.child))) add = e.child;
-      else if (c && !options.skipParents && !ok(e.parent)) add = e.parent;
+      else if (c && !options.skipParents && finished(e.parent) && !ok(e.parent)) add = e.parent;
       if (add !== undefined && jobs.has(add) && jobs.get(add)?.cloneId === null) {
         chosen.add(add);
         grew = true;
