@@ -38,6 +38,8 @@ export function requestParams(request: FastifyRequest): FlatParams {
     if (!source || typeof source !== 'object' || Buffer.isBuffer(source)) return;
     for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
       if (value === undefined || value === null) continue;
+      // a JSON `settings` object is read by the routes that take settings (see api/config.ts)
+      if (key === 'settings' && typeof value === 'object') continue;
       if (Array.isArray(value)) out[key] = value.map((v) => stringify(key, v));
       else out[key] = stringify(key, value);
     }
