@@ -17,6 +17,7 @@ import { runnerRoutes } from './api/runner.js';
 import { workerRoutes } from './api/workers.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { installErrorHandling } from './errors.js';
+import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
 import { installBodyParsers } from './params.js';
 
 export interface AppOptions {
@@ -27,6 +28,8 @@ export interface AppOptions {
   blobDir: string;
   /** Largest accepted request body in bytes (default 64 MiB). */
   bodyLimit?: number;
+  /** Forward job events to this webhook (see events/webhook.ts). */
+  webhook?: Omit<WebhookOptions, 'log'>;
 }
 
 export interface ApiContext {
@@ -66,5 +69,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     { prefix: '/api/v1' },
   );
+  if (options.webhook) {
+    const stop = await startWebhookSink(options.database, { ...options.webhook, log });
+    app.addHook('onClose', async () => stop());
+  }
   return app;
 }
