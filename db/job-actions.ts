@@ -1,6 +1,7 @@
 // What people and programs do to jobs: cancel, restart (clone with dependencies), delete,
 // change priority, finish (set_done). Each runs in one transaction and publishes its events.
 
+import type { JobSettings } from '../domain/db/schema.js';
 import { KubeqaError } from '../domain/errors.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
 import type { DependencyType, Edge } from '../domain/jobs/dependencies.js';
@@ -162,13 +163,10 @@ export async function restartJobs(
       priority: number;
       scheduled_product_id: number | null;
       state: string;
+      settings: JobSettings;
     }>(
-      `select id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id, state
+      `select id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id, state, settings
          from jobs where id = any($1::bigint[]) order by id for update`,
-      [chosen],
-    );
-    const settingRows = await q<{ job_id: number; key: string; value: string }>(
-      'select job_id, key, value from job_settings where job_id = any($1::bigint[]) order by id',
       [chosen],
     );
     const assetRows = await q<{ job_id: number; type: string; name: string }>(
@@ -179,10 +177,7 @@ export async function restartJobs(
     const index = new Map(originals.map((o, i) => [Number(o.id), i]));
     const newJobs: NewJob[] = originals.map((o) => {
       const settings: MultiSettings = {};
-      for (const s of settingRows) {
-        if (Number(s.job_id) !== Number(o.id)) continue;
-        settings[s.key] = [...(settings[s.key] ?? []), s.value];
-      }
+      for (const [k, v] of Object.entries(o.settings ?? {})) settings[k] = Array.isArray(v) ? v : [v];
       for (const [k, v] of Object.entries(r.set ?? {})) settings[k] = [v];
       return {
         test: o.test,
@@ -230,22 +225,11 @@ export async function restartJobs(
 }
 
 async function setSettings(q: QueryFn, ids: readonly number[], set: Record<string, string>): Promise<void> {
-  const keys = Object.keys(set);
-  if (keys.length === 0) return;
-  await q('delete from job_settings where job_id = any($1::bigint[]) and key = any($2::text[])', [ids, keys]);
-  const jobIds: number[] = [];
-  const ks: string[] = [];
-  const vs: string[] = [];
-  for (const id of ids)
-    for (const k of keys) {
-      jobIds.push(id);
-      ks.push(k);
-      vs.push(set[k] as string);
-    }
-  await q(
-    'insert into job_settings (job_id, key, value) select * from unnest($1::bigint[], $2::text[], $3::text[])',
-    [jobIds, ks, vs],
-  );
+  if (Object.keys(set).length === 0) return;
+  await q('update jobs set settings = settings || $2::jsonb where id = any($1::bigint[])', [
+    ids,
+    JSON.stringify(set),
+  ]);
 }
 
 export async function deleteJob(database: OpenDatabase, id: number): Promise<void> {

@@ -2,6 +2,7 @@
 // reading them in openQA's JSON shape, listing with filters, and state changes that publish
 // events. All functions take the query function of a transaction or of the pool.
 
+import type { JobSettings } from '../domain/db/schema.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
 import type { DependencyType } from '../domain/jobs/dependencies.js';
 import type { QueryFn } from './connect.js';
@@ -28,6 +29,22 @@ export interface NewEdge {
   parent?: number;
   parentJobId?: number;
   type: DependencyType;
+}
+
+/** Settings as stored on the job row: one value as a string, several as an array. */
+export function storedSettings(settings: MultiSettings): JobSettings {
+  const out: JobSettings = {};
+  for (const [key, values] of Object.entries(settings))
+    out[key] = values.length === 1 ? (values[0] as string) : values;
+  return out;
+}
+
+/** Settings as the API shows them (openQA's shape): several values joined by commas. */
+export function shownSettings(settings: JobSettings | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(settings ?? {}))
+    out[key] = Array.isArray(value) ? value.join(',') : value;
+  return out;
 }
 
 /** Column values of a job from its settings. */
@@ -60,9 +77,9 @@ export async function insertJobs(
   const ids = idRows.map((r) => Number(r.id));
   const col = <T>(f: (j: NewJob) => T) => jobs.map(f);
   await q(
-    `insert into jobs (id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id)
+    `insert into jobs (id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id, settings)
      select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                          $8::text[], $9::int[], $10::int[], $11::int[])`,
+                          $8::text[], $9::int[], $10::int[], $11::int[], $12::jsonb[])`,
     [
       ids,
       col((j) => j.test),
@@ -75,26 +92,9 @@ export async function insertJobs(
       col((j) => j.groupId),
       col((j) => j.priority),
       col((j) => j.scheduledProductId),
+      col((j) => JSON.stringify(storedSettings(j.settings))),
     ],
   );
-  const sJob: number[] = [];
-  const sKey: string[] = [];
-  const sValue: string[] = [];
-  jobs.forEach((job, i) => {
-    for (const [key, values] of Object.entries(job.settings)) {
-      for (const value of values) {
-        sJob.push(ids[i] as number);
-        sKey.push(key);
-        sValue.push(value);
-      }
-    }
-  });
-  if (sJob.length > 0) {
-    await q(
-      'insert into job_settings (job_id, key, value) select * from unnest($1::bigint[], $2::text[], $3::text[])',
-      [sJob, sKey, sValue],
-    );
-  }
   if (edges.length > 0) {
     await q(
       `insert into job_dependencies (child_job_id, parent_job_id, dependency)
@@ -158,15 +158,12 @@ export interface JobRow {
   assigned_worker_id: number | null;
   blocked_by_id: number | null;
   scheduled_product_id: number | null;
+  settings: JobSettings;
   t_created: Date;
   t_started: Date | null;
   t_finished: Date | null;
   t_updated: Date;
 }
-
-const JOB_COLUMNS = `j.id, j.state, j.result, j.reason, j.priority, j.clone_id, j.group_id, g.name as group_name,
-  j.test, j.distri, j.version, j.flavor, j.arch, j.build, j.machine, j.assigned_worker_id, j.blocked_by_id,
-  j.scheduled_product_id, j.t_created, j.t_started, j.t_finished, j.t_updated`;
 
 /** openQA's time format: UTC, seconds, no zone suffix. */
 export function openqaTime(date: Date | null): string | null {
@@ -188,90 +185,6 @@ const DEP_LABEL: Record<string, string> = {
   parallel: 'Parallel',
 };
 
-export type JobJson = Record<string, unknown> & { id: number };
-
-/** Jobs by id in openQA's JSON shape (settings, assets, parents, children), in the order given. */
-export async function jobsJson(q: QueryFn, ids: readonly number[]): Promise<JobJson[]> {
-  if (ids.length === 0) return [];
-  const [rows, settings, deps, assets] = await Promise.all([
-    q<JobRow>(
-      `select ${JOB_COLUMNS} from jobs j left join job_groups g on g.id = j.group_id where j.id = any($1::bigint[])`,
-      [ids],
-    ),
-    q<{ job_id: number; key: string; value: string }>(
-      'select job_id, key, value from job_settings where job_id = any($1::bigint[]) order by id',
-      [ids],
-    ),
-    q<{ child_job_id: number; parent_job_id: number; dependency: string }>(
-      `select child_job_id, parent_job_id, dependency from job_dependencies
-        where child_job_id = any($1::bigint[]) or parent_job_id = any($1::bigint[])`,
-      [ids],
-    ),
-    q<{ job_id: number; type: string; name: string }>(
-      `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
-        where ja.job_id = any($1::bigint[]) order by a.type, a.name`,
-      [ids],
-    ),
-  ]);
-  const settingsOf = new Map<number, Record<string, string>>();
-  for (const s of settings) {
-    const m = settingsOf.get(s.job_id) ?? {};
-    m[s.key] = m[s.key] !== undefined ? `${m[s.key]},${s.value}` : s.value;
-    settingsOf.set(s.job_id, m);
-  }
-  const emptyDeps = () => ({
-    Chained: [] as number[],
-    'Directly chained': [] as number[],
-    Parallel: [] as number[],
-  });
-  const parentsOf = new Map<number, ReturnType<typeof emptyDeps>>();
-  const childrenOf = new Map<number, ReturnType<typeof emptyDeps>>();
-  for (const d of deps) {
-    const label = DEP_LABEL[d.dependency] as keyof ReturnType<typeof emptyDeps>;
-    const p = parentsOf.get(d.child_job_id) ?? emptyDeps();
-    p[label].push(d.parent_job_id);
-    parentsOf.set(d.child_job_id, p);
-    const c = childrenOf.get(d.parent_job_id) ?? emptyDeps();
-    c[label].push(d.child_job_id);
-    childrenOf.set(d.parent_job_id, c);
-  }
-  const assetsOf = new Map<number, Record<string, string[]>>();
-  for (const a of assets) {
-    const m = assetsOf.get(a.job_id) ?? {};
-    m[a.type] = [...(m[a.type] ?? []), a.name];
-    assetsOf.set(a.job_id, m);
-  }
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  const out: JobJson[] = [];
-  for (const id of ids) {
-    const r = byId.get(id);
-    if (!r) continue;
-    out.push({
-      id: r.id,
-      name: jobName(r),
-      test: r.test,
-      state: r.state,
-      result: r.result,
-      reason: r.reason,
-      priority: r.priority,
-      clone_id: r.clone_id,
-      group_id: r.group_id,
-      group: r.group_name,
-      assigned_worker_id: r.assigned_worker_id,
-      blocked_by_id: r.blocked_by_id,
-      t_created: openqaTime(r.t_created),
-      t_started: openqaTime(r.t_started),
-      t_finished: openqaTime(r.t_finished),
-      settings: settingsOf.get(id) ?? {},
-      assets: assetsOf.get(id) ?? {},
-      parents: parentsOf.get(id) ?? emptyDeps(),
-      children: childrenOf.get(id) ?? emptyDeps(),
-      has_parents: parentsOf.has(id) ? 1 : 0,
-    });
-  }
-  return out;
-}
-
 export interface JobFilters {
   ids?: number[];
   state?: string[];
@@ -290,8 +203,8 @@ export interface JobFilters {
   offset?: number;
 }
 
-/** Ids of the jobs that match, newest first. */
-export async function listJobIds(q: QueryFn, f: JobFilters): Promise<number[]> {
+/** The SQL selecting the ids of the jobs that match, newest first. */
+function jobIdsQuery(f: JobFilters): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (clause: (p: string) => string, value: unknown) => {
@@ -327,7 +240,126 @@ export async function listJobIds(q: QueryFn, f: JobFilters): Promise<number[]> {
     params.push(f.offset);
     sql += ` offset $${params.length}`;
   }
+  return { sql, params };
+}
+
+/** Ids of the jobs that match, newest first. */
+export async function listJobIds(q: QueryFn, f: JobFilters): Promise<number[]> {
+  const { sql, params } = jobIdsQuery(f);
   return (await q<{ id: number }>(sql, params)).map((r) => Number(r.id));
+}
+
+const TIME = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')`;
+
+export type JobJson = Record<string, unknown> & { id: number };
+
+interface ListRow {
+  id: number;
+  state: string;
+  result: string;
+  reason: string | null;
+  priority: number;
+  clone_id: number | null;
+  group_id: number | null;
+  group_name: string | null;
+  test: string;
+  distri: string;
+  version: string;
+  flavor: string;
+  arch: string;
+  build: string;
+  machine: string;
+  assigned_worker_id: number | null;
+  blocked_by_id: number | null;
+  settings: string;
+  t_created: string;
+  t_started: string | null;
+  t_finished: string | null;
+}
+
+const str = (v: string | null) => (v === null ? 'null' : JSON.stringify(v));
+const num = (v: number | null) => (v === null ? 'null' : String(v));
+
+/** Settings text as stored (jsonb) → as shown: arrays of values joined by commas. */
+function settingsText(text: string): string {
+  if (!text.includes('[')) return text;
+  return JSON.stringify(shownSettings(JSON.parse(text) as JobSettings));
+}
+
+/**
+ * The matching jobs as the JSON text of an array in openQA's shape (settings, assets, parents,
+ * children), newest first. Three statements whatever the number of jobs; the settings' JSON
+ * text from PostgreSQL is spliced in unparsed, so listing 10,000 jobs stays cheap.
+ */
+export async function listJobsJsonText(q: QueryFn, f: JobFilters): Promise<string> {
+  const { sql, params } = jobIdsQuery(f);
+  const rows = await q<ListRow>(
+    `select j.id, j.state, j.result, j.reason, j.priority, j.clone_id, j.group_id, g.name as group_name, j.test,
+            j.distri, j.version, j.flavor, j.arch, j.build, j.machine, j.assigned_worker_id, j.blocked_by_id,
+            j.settings::text as settings, ${TIME('j.t_created')} as t_created, ${TIME('j.t_started')} as t_started,
+            ${TIME('j.t_finished')} as t_finished
+       from (${sql}) sel join jobs j on j.id = sel.id left join job_groups g on g.id = j.group_id
+      order by j.id desc`,
+    params,
+  );
+  if (rows.length === 0) return '[]';
+  const ids = rows.map((r) => r.id);
+  const [deps, assets] = await Promise.all([
+    q<{ child_job_id: number; parent_job_id: number; dependency: string }>(
+      `select child_job_id, parent_job_id, dependency from job_dependencies
+        where child_job_id = any($1::bigint[]) or parent_job_id = any($1::bigint[])
+        order by child_job_id, parent_job_id`,
+      [ids],
+    ),
+    q<{ job_id: number; type: string; name: string }>(
+      `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
+        where ja.job_id = any($1::bigint[]) order by a.type, a.name`,
+      [ids],
+    ),
+  ]);
+  type Deps = Record<'Chained' | 'Directly chained' | 'Parallel', number[]>;
+  const emptyDeps = (): Deps => ({ Chained: [], 'Directly chained': [], Parallel: [] });
+  const parentsOf = new Map<number, Deps>();
+  const childrenOf = new Map<number, Deps>();
+  for (const d of deps) {
+    const label = DEP_LABEL[d.dependency] as keyof Deps;
+    const p = parentsOf.get(d.child_job_id) ?? emptyDeps();
+    p[label].push(d.parent_job_id);
+    parentsOf.set(d.child_job_id, p);
+    const c = childrenOf.get(d.parent_job_id) ?? emptyDeps();
+    c[label].push(d.child_job_id);
+    childrenOf.set(d.parent_job_id, c);
+  }
+  const assetsOf = new Map<number, Record<string, string[]>>();
+  for (const a of assets) {
+    const m = assetsOf.get(a.job_id) ?? {};
+    m[a.type] = [...(m[a.type] ?? []), a.name];
+    assetsOf.set(a.job_id, m);
+  }
+  const NO_DEPS = '{"Chained":[],"Directly chained":[],"Parallel":[]}';
+  const parts: string[] = new Array(rows.length);
+  rows.forEach((r, i) => {
+    const parents = parentsOf.get(r.id);
+    const children = childrenOf.get(r.id);
+    const a = assetsOf.get(r.id);
+    parts[i] =
+      `{"id":${r.id},"name":${JSON.stringify(jobName(r))},"test":${str(r.test)},"state":${str(r.state)},` +
+      `"result":${str(r.result)},"reason":${str(r.reason)},"priority":${r.priority},"clone_id":${num(r.clone_id)},` +
+      `"group_id":${num(r.group_id)},"group":${str(r.group_name)},"assigned_worker_id":${num(r.assigned_worker_id)},` +
+      `"blocked_by_id":${num(r.blocked_by_id)},"t_created":${str(r.t_created)},"t_started":${str(r.t_started)},` +
+      `"t_finished":${str(r.t_finished)},"settings":${settingsText(r.settings)},"assets":${a ? JSON.stringify(a) : '{}'},` +
+      `"parents":${parents ? JSON.stringify(parents) : NO_DEPS},"children":${children ? JSON.stringify(children) : NO_DEPS},` +
+      `"has_parents":${parents ? 1 : 0}}`;
+  });
+  return `[${parts.join(',')}]`;
+}
+
+/** Jobs by id in openQA's JSON shape, in the order given. */
+export async function jobsJson(q: QueryFn, ids: readonly number[]): Promise<JobJson[]> {
+  if (ids.length === 0) return [];
+  const jobs = JSON.parse(await listJobsJsonText(q, { ids: [...ids] })) as JobJson[];
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  return ids.map((id) => byId.get(id)).filter((j): j is JobJson => j !== undefined);
 }
 
 export interface StateChange {

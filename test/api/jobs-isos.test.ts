@@ -242,6 +242,10 @@ describe('/api/v1/jobs', () => {
     expect(scenarios.size).toBe(latest.body.jobs.length);
     const byIds = await s.api('GET', 'jobs', { ids: `${ids[0]},${ids[1]}` });
     expect(byIds.body.jobs.map((j: Json) => j.id)).toEqual([ids[0], ids[1]]);
+    // the list (built by PostgreSQL) and the single job (built in JavaScript) agree on every field
+    for (const listed of all.body.jobs.slice(0, 6)) {
+      expect(listed).toEqual((await s.api('GET', `jobs/${listed.id}`)).body.job);
+    }
     const bad = await s.api('GET', 'jobs', { state: 'flying' });
     expect(bad.body).toMatchObject({ error: "state 'flying' is not a job state", error_status: 400 });
     const badLimit = await s.api('GET', 'jobs', { limit: 'many' });

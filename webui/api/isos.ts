@@ -70,8 +70,8 @@ export async function isoRoutes(api: FastifyInstance, { database }: ApiContext):
             Number(name),
           ])
         : await database.query<{ id: number }>(
-            `select j.id from jobs j join job_settings s on s.job_id = j.id and s.key = 'ISO' and s.value = $1`,
-            [name],
+            'select id from jobs where settings @> jsonb_build_object($1::text, $2::text)',
+            ['ISO', name],
           );
       const cancelled =
         rows.length > 0

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { QueryFn } from '../../db/connect.js';
 import { cancelJobs, deleteJob, notFound, restartJobs, setPriority } from '../../db/job-actions.js';
-import { insertJobs, jobColumns, jobsJson, listJobIds, type NewEdge } from '../../db/jobs.js';
+import { insertJobs, jobColumns, jobsJson, listJobsJsonText, type NewEdge } from '../../db/jobs.js';
 import { jobDetails } from '../../db/results.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { type JobRequest, parseJobCreation } from '../../domain/jobs/create-params.js';
@@ -56,7 +56,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
   api.get(
     '/jobs',
     { schema: { summary: 'list jobs, newest first', tags: ['jobs'], querystring: listQuery } },
-    async (request) => {
+    async (request, reply) => {
       const p = requestParams(request);
       for (const s of list(p, 'state')) {
         if (!isJobState(s))
@@ -70,7 +70,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
         if (!/^\d+$/.test(v)) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', `ids: '${v}' is not a job id`);
         return Number(v);
       });
-      const found = await listJobIds(database.query, {
+      const jobs = await listJobsJsonText(database.query, {
         ids: p.ids !== undefined ? ids : undefined,
         state: list(p, 'state'),
         result: list(p, 'result'),
@@ -86,7 +86,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
         limit: intParam(p, 'limit'),
         offset: intParam(p, 'offset'),
       });
-      return { jobs: await jobsJson(database.query, found) };
+      return reply.type('application/json; charset=utf-8').send(`{"jobs":${jobs}}`);
     },
   );
 

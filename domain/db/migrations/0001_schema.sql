@@ -129,13 +129,6 @@ CREATE TABLE "job_modules" (
 	"t_updated" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
-CREATE TABLE "job_settings" (
-	"id" bigserial PRIMARY KEY NOT NULL,
-	"job_id" bigint NOT NULL,
-	"key" text NOT NULL,
-	"value" text NOT NULL
-);
---> statement-breakpoint
 CREATE TABLE "job_templates" (
 	"id" serial PRIMARY KEY NOT NULL,
 	"product_id" integer NOT NULL,
@@ -166,6 +159,7 @@ CREATE TABLE "jobs" (
 	"arch" text DEFAULT '' NOT NULL,
 	"build" text DEFAULT '' NOT NULL,
 	"machine" text DEFAULT '' NOT NULL,
+	"settings" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"assigned_worker_id" integer,
 	"token_hash" text,
 	"blocked_by_id" bigint,
@@ -286,7 +280,6 @@ ALTER TABLE "job_dependencies" ADD CONSTRAINT "job_dependencies_parent_job_id_jo
 ALTER TABLE "job_groups" ADD CONSTRAINT "job_groups_parent_id_job_group_parents_id_fk" FOREIGN KEY ("parent_id") REFERENCES "public"."job_group_parents"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_module_steps" ADD CONSTRAINT "job_module_steps_module_id_job_modules_id_fk" FOREIGN KEY ("module_id") REFERENCES "public"."job_modules"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_modules" ADD CONSTRAINT "job_modules_job_id_jobs_id_fk" FOREIGN KEY ("job_id") REFERENCES "public"."jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "job_settings" ADD CONSTRAINT "job_settings_job_id_jobs_id_fk" FOREIGN KEY ("job_id") REFERENCES "public"."jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_templates" ADD CONSTRAINT "job_templates_product_id_products_id_fk" FOREIGN KEY ("product_id") REFERENCES "public"."products"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_templates" ADD CONSTRAINT "job_templates_machine_id_machines_id_fk" FOREIGN KEY ("machine_id") REFERENCES "public"."machines"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_templates" ADD CONSTRAINT "job_templates_test_suite_id_test_suites_id_fk" FOREIGN KEY ("test_suite_id") REFERENCES "public"."test_suites"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
@@ -312,8 +305,6 @@ CREATE INDEX "job_dependencies_parent_idx" ON "job_dependencies" USING btree ("p
 CREATE INDEX "job_groups_parent_idx" ON "job_groups" USING btree ("parent_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "job_module_steps_module_num_idx" ON "job_module_steps" USING btree ("module_id","num");--> statement-breakpoint
 CREATE UNIQUE INDEX "job_modules_job_name_idx" ON "job_modules" USING btree ("job_id","name");--> statement-breakpoint
-CREATE INDEX "job_settings_job_idx" ON "job_settings" USING btree ("job_id","key");--> statement-breakpoint
-CREATE INDEX "job_settings_key_value_idx" ON "job_settings" USING btree ("key","value");--> statement-breakpoint
 CREATE UNIQUE INDEX "job_templates_unique_idx" ON "job_templates" USING btree ("product_id","machine_id","test_suite_id","name");--> statement-breakpoint
 CREATE INDEX "job_templates_group_idx" ON "job_templates" USING btree ("group_id");--> statement-breakpoint
 CREATE INDEX "jobs_state_priority_idx" ON "jobs" USING btree ("state","priority","id");--> statement-breakpoint
@@ -325,6 +316,7 @@ CREATE INDEX "jobs_test_idx" ON "jobs" USING btree ("test","id");--> statement-b
 CREATE INDEX "jobs_build_idx" ON "jobs" USING btree ("build","id");--> statement-breakpoint
 CREATE INDEX "jobs_clone_idx" ON "jobs" USING btree ("clone_id") WHERE clone_id is not null;--> statement-breakpoint
 CREATE INDEX "jobs_scheduled_product_idx" ON "jobs" USING btree ("scheduled_product_id");--> statement-breakpoint
+CREATE INDEX "jobs_settings_idx" ON "jobs" USING gin ("settings" jsonb_path_ops);--> statement-breakpoint
 CREATE INDEX "jobs_assets_asset_idx" ON "jobs_assets" USING btree ("asset_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "products_dvfa_idx" ON "products" USING btree ("distri","version","flavor","arch");--> statement-breakpoint
 CREATE INDEX "scheduled_products_dvfa_idx" ON "scheduled_products" USING btree ("distri","version","flavor","arch","id");--> statement-breakpoint
