@@ -304,19 +304,23 @@ export async function listJobsJsonText(q: QueryFn, f: JobFilters): Promise<strin
   );
   if (rows.length === 0) return '[]';
   const ids = rows.map((r) => r.id);
-  const [deps, assets] = await Promise.all([
-    q<{ child_job_id: number; parent_job_id: number; dependency: string }>(
-      `select child_job_id, parent_job_id, dependency from job_dependencies
-        where child_job_id = any($1::bigint[]) or parent_job_id = any($1::bigint[])
-        order by child_job_id, parent_job_id`,
-      [ids],
-    ),
-    q<{ job_id: number; type: string; name: string }>(
-      `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
-        where ja.job_id = any($1::bigint[]) order by a.type, a.name`,
-      [ids],
-    ),
-  ]);
+  // dependencies and assets of these jobs in one statement: kind 'd' (a = child, b = parent,
+  // c = type) or 'a' (a = job, c = asset type, n = name)
+  const related = await q<{ kind: string; a: number; b: number | null; c: string; n: string | null }>(
+    `select 'd' as kind, child_job_id as a, parent_job_id as b, dependency as c, null as n from job_dependencies
+      where child_job_id = any($1::bigint[]) or parent_job_id = any($1::bigint[])
+     union all
+     select 'a', ja.job_id, null, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
+      where ja.job_id = any($1::bigint[])
+     order by 1, 2, 3, 4, 5`,
+    [ids],
+  );
+  const deps = related
+    .filter((r) => r.kind === 'd')
+    .map((r) => ({ child_job_id: r.a, parent_job_id: r.b as number, dependency: r.c }));
+  const assets = related
+    .filter((r) => r.kind === 'a')
+    .map((r) => ({ job_id: r.a, type: r.c, name: r.n as string }));
   type Deps = Record<'Chained' | 'Directly chained' | 'Parallel', number[]>;
   const emptyDeps = (): Deps => ({ Chained: [], 'Directly chained': [], Parallel: [] });
   const parentsOf = new Map<number, Deps>();

@@ -1,7 +1,7 @@
 // The kubeqa web server as a fastify app built from options, so that tests, `kubeqa up` and a
 // deployment all embed the same thing. API routes live in ./api (one module per route family);
 // the UI pages and websockets join as further modules.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { OpenDatabase } from '../db/connect.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { apiKeyRoutes } from './api/api-keys.js';
@@ -48,9 +48,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installBodyParsers(app);
   installErrorHandling(app, log);
   const routes = recordRoutes(app);
-  app.addHook('preHandler', async (request) => {
-    if (!request.url.startsWith('/api/')) return;
-    request.principal = await authenticate(request, options.database, options.auth);
+  // Credentials are checked when a route asks who is calling (api/common.ts `need`), once per request.
+  app.decorateRequest('principalPromise', undefined);
+  app.decorateRequest('authenticate', function (this: FastifyRequest) {
+    this.principalPromise ??= authenticate(this, options.database, options.auth);
+    return this.principalPromise;
   });
   const ctx: ApiContext = { database: options.database, log, blobDir: options.blobDir };
   await app.register(

@@ -25,7 +25,7 @@ export async function apiKeyRoutes(api: FastifyInstance, { database }: ApiContex
     '/users/me/api_keys',
     { schema: { summary: 'your API keys', tags: ['users'] } },
     async (request) => {
-      const who = need(request, 'viewer');
+      const who = await need(request, 'viewer');
       return { api_keys: (await listApiKeys(database.query, who.userId)).map(shape) };
     },
   );
@@ -39,7 +39,7 @@ export async function apiKeyRoutes(api: FastifyInstance, { database }: ApiContex
       },
     },
     async (request) => {
-      const who = need(request, 'viewer');
+      const who = await need(request, 'viewer');
       const raw = single(requestParams(request), 't_expiration');
       let expires: Date | null = null;
       if (raw) {
@@ -58,7 +58,7 @@ export async function apiKeyRoutes(api: FastifyInstance, { database }: ApiContex
     '/users/me/api_keys/:id',
     { schema: { summary: 'delete one of your API keys', tags: ['users'], params: idParams } },
     async (request) => {
-      const who = need(request, 'viewer');
+      const who = await need(request, 'viewer');
       await deleteApiKey(database.query, who.userId, idOf(request));
       return { result: 1 };
     },

@@ -14,7 +14,7 @@ export async function assetRoutes(api: FastifyInstance, { database }: ApiContext
     '/assets',
     { schema: { summary: 'register an asset', tags: ['assets'], body: settingsBody } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const p = requestParams(request);
       const type = single(p, 'type');
       const name = single(p, 'name');
@@ -64,7 +64,7 @@ export async function assetRoutes(api: FastifyInstance, { database }: ApiContext
     '/assets/:id',
     { schema: { summary: 'unregister an asset', tags: ['assets'], params: idParams } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const rows = await database.query('delete from assets where id = $1 returning id', [idOf(request)]);
       if (rows.length === 0)
         throw new KubeqaError('KQ_ERR_NOT_FOUND', `asset ${idOf(request)} does not exist`);

@@ -27,7 +27,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
     '/jobs/:id/comments',
     { schema: { summary: 'comment on a job', tags: ['comments'], params: idParams, body: settingsBody } },
     async (request) => {
-      const who = need(request, 'viewer');
+      const who = await need(request, 'viewer');
       const text = single(requestParams(request), 'text');
       if (!text?.trim()) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'missing parameter: text');
       await ensureJob(idOf(request));
@@ -46,7 +46,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
     '/jobs/:id/comments/:cid',
     { schema: { summary: 'edit your comment', tags: ['comments'], params: commentParams } },
     async (request) => {
-      const who = need(request, 'viewer');
+      const who = await need(request, 'viewer');
       const text = single(requestParams(request), 'text');
       if (!text?.trim()) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'missing parameter: text');
       const rows = await database.query(
@@ -65,7 +65,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
     '/jobs/:id/comments/:cid',
     { schema: { summary: 'delete a comment', tags: ['comments'], params: commentParams } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const rows = await database.query('delete from comments where id = $1 and job_id = $2 returning id', [
         idOf(request, 'cid'),
         idOf(request),

@@ -17,8 +17,9 @@ export const settingsBody = {
   description: 'parameters as form fields or a JSON object; also accepted in the query string',
 } as const;
 
-export function need(request: FastifyRequest, role: Role): Principal {
-  return requireRoleOf(request.principal, role);
+/** The caller, authenticated on first use (reads need no credentials, as in openQA), holding at least `role`. */
+export async function need(request: FastifyRequest, role: Role): Promise<Principal> {
+  return requireRoleOf(await request.authenticate(), role);
 }
 
 export function idOf(request: FastifyRequest, name = 'id'): number {

@@ -149,7 +149,7 @@ export async function configRoutes(api: FastifyInstance, { database }: ApiContex
       `/${spec.route}`,
       { schema: { summary: `create one of ${spec.route}`, tags: ['config'], body: settingsBody } },
       async (request) => {
-        need(request, 'admin');
+        await need(request, 'admin');
         return { id: await write(requestParams(request), request.body) };
       },
     );
@@ -164,7 +164,7 @@ export async function configRoutes(api: FastifyInstance, { database }: ApiContex
         },
       },
       async (request) => {
-        need(request, 'admin');
+        await need(request, 'admin');
         await write(requestParams(request), request.body, idOf(request));
         return { result: 1 };
       },
@@ -173,7 +173,7 @@ export async function configRoutes(api: FastifyInstance, { database }: ApiContex
       `/${spec.route}/:id`,
       { schema: { summary: `delete one of ${spec.route}`, tags: ['config'], params: idParams } },
       async (request) => {
-        need(request, 'admin');
+        await need(request, 'admin');
         const rows = await database.query(`delete from ${spec.table} where id = $1 returning id`, [
           idOf(request),
         ]);

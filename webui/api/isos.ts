@@ -18,7 +18,7 @@ export async function isoRoutes(api: FastifyInstance, { database }: ApiContext):
       },
     },
     async (request) => {
-      const principal = need(request, 'operator');
+      const principal = await need(request, 'operator');
       return postIso(database, singles(requestParams(request)), principal.userId);
     },
   );
@@ -63,7 +63,7 @@ export async function isoRoutes(api: FastifyInstance, { database }: ApiContext):
       schema: { summary: 'cancel the jobs of an ISO (by name) or scheduled product (by id)', tags: ['isos'] },
     },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const name = (request.params as { name: string }).name;
       const rows = /^\d+$/.test(name)
         ? await database.query<{ id: number }>('select id from jobs where scheduled_product_id = $1', [

@@ -70,7 +70,7 @@ export async function jobGroupRoutes(api: FastifyInstance, { database }: ApiCont
     '/job_groups',
     { schema: { summary: 'create a job group', tags: ['job_groups'], body: settingsBody } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const v = values(request, true);
       const names = Object.keys(v);
       try {
@@ -88,7 +88,7 @@ export async function jobGroupRoutes(api: FastifyInstance, { database }: ApiCont
     '/job_groups/:id',
     { schema: { summary: 'change a job group', tags: ['job_groups'], params: idParams, body: settingsBody } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const v = values(request, false);
       const names = Object.keys(v);
       if (names.length === 0) return { id: idOf(request) };
@@ -109,7 +109,7 @@ export async function jobGroupRoutes(api: FastifyInstance, { database }: ApiCont
     '/job_groups/:id',
     { schema: { summary: 'delete an empty job group', tags: ['job_groups'], params: idParams } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const id = idOf(request);
       const [used] = await database.query('select 1 from jobs where group_id = $1 limit 1', [id]);
       if (used)

@@ -89,7 +89,7 @@ export async function jobTemplateRoutes(api: FastifyInstance, { database }: ApiC
     '/job_templates',
     { schema: { summary: 'add one template (ids or names)', tags: ['job_templates'], body: settingsBody } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const p = requestParams(request);
       const byIdOrName = async (table: string, idKey: string, nameKey: string) => {
         const id = intParam(p, idKey);
@@ -154,7 +154,7 @@ export async function jobTemplateRoutes(api: FastifyInstance, { database }: ApiC
     '/job_templates/:id',
     { schema: { summary: 'delete a job template', tags: ['job_templates'], params: idParams } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const rows = await database.query('delete from job_templates where id = $1 returning id', [
         idOf(request),
       ]);
@@ -209,7 +209,7 @@ export async function jobTemplateRoutes(api: FastifyInstance, { database }: ApiC
       },
     },
     async (request, reply) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const p = requestParams(request);
       const template = single(p, 'template');
       if (template === undefined)

@@ -122,7 +122,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
       },
     },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const requests = parseJobCreation(requestParams(request));
       const ids = await database.transaction(async (q) => {
         const groups = await Promise.all(requests.map((r) => resolveGroup(q, r)));
@@ -170,7 +170,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
     '/jobs/:id',
     { schema: { summary: 'delete a job', tags: ['jobs'], params: idParams } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       await deleteJob(database, idOf(request));
       return { result: 1 };
     },
@@ -180,7 +180,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
     '/jobs/:id/cancel',
     { schema: { summary: 'cancel a job and what waits for it', tags: ['jobs'], params: idParams } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const id = idOf(request);
       const [exists] = await database.query('select id from jobs where id = $1', [id]);
       if (!exists) throw notFound(`job ${id}`);
@@ -221,7 +221,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
       schema: { summary: 'restart a job (clones it and its dependencies)', tags: ['jobs'], params: idParams },
     },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       return restart([idOf(request)], requestParams(request));
     },
   );
@@ -230,7 +230,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
     '/jobs/restart',
     { schema: { summary: 'restart several jobs (jobs=1,2,…)', tags: ['jobs'] } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const p = requestParams(request);
       const ids = list(p, 'jobs').map((v) => {
         if (!/^\d+$/.test(v))
@@ -246,7 +246,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
     '/jobs/:id/duplicate',
     { schema: { summary: 'clone one job (openQA: duplicate)', tags: ['jobs'], params: idParams } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const id = idOf(request);
       const body = await restart([id], requestParams(request));
       const mapped = body.result.find((r) => String(id) in r);
@@ -258,7 +258,7 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
     '/jobs/:id/prio',
     { schema: { summary: 'set the priority', tags: ['jobs'], params: idParams } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const prio = intParam(requestParams(request), 'prio');
       if (prio === undefined) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'missing parameter: prio');
       await setPriority(database, idOf(request), prio);

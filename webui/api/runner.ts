@@ -74,7 +74,10 @@ export async function runnerRoutes(api: FastifyInstance, { database, blobDir }: 
   };
   const authorise = async (request: FastifyRequest) => {
     const id = idOf(request);
-    if (request.principal && request.principal.role !== 'viewer' && !token(request)) return id;
+    if (!token(request)) {
+      await need(request, 'operator');
+      return id;
+    }
     await checkJobToken(database.query, id, token(request));
     return id;
   };
@@ -83,7 +86,7 @@ export async function runnerRoutes(api: FastifyInstance, { database, blobDir }: 
     '/jobs/:id/token',
     { schema: { summary: "issue the runner's per-job token", tags: ['runner'], params: idParams } },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       return { token: await issueJobToken(database.query, idOf(request)) };
     },
   );

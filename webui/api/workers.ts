@@ -29,7 +29,7 @@ export async function workerRoutes(api: FastifyInstance, { database }: ApiContex
       },
     },
     async (request) => {
-      need(request, 'operator');
+      await need(request, 'operator');
       const p = requestParams(request);
       const host = single(p, 'host');
       const instance = intParam(p, 'instance');
@@ -65,7 +65,7 @@ export async function workerRoutes(api: FastifyInstance, { database }: ApiContex
     '/workers/:id',
     { schema: { summary: 'delete an offline worker', tags: ['workers'], params: idParams } },
     async (request) => {
-      need(request, 'admin');
+      await need(request, 'admin');
       const rows = await database.query<{ job_id: number | null }>(
         'select job_id from workers where id = $1',
         [idOf(request)],

@@ -10,7 +10,9 @@ import { isRole, type Principal } from './principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    principal?: Principal;
+    /** Who is calling (undefined: anonymous); throws for bad credentials. Memoised per request. */
+    authenticate(): Promise<Principal | undefined>;
+    principalPromise?: Promise<Principal | undefined>;
   }
 }
 
