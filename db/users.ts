@@ -1,5 +1,6 @@
 // Users, API keys and personal access tokens.
 import { randomBytes } from 'node:crypto';
+import { hashPassword } from '../domain/auth/password.js';
 import { KubeqaError } from '../domain/errors.js';
 import { sha256 } from '../webui/auth/authenticate.js';
 import type { Role } from '../webui/auth/principal.js';
@@ -62,4 +63,58 @@ export async function createAccessToken(
     expiresAt ?? null,
   ]);
   return token;
+}
+
+/** Sets a local account's password (scrypt). */
+export async function setPassword(q: QueryFn, userId: number, password: string): Promise<void> {
+  if (password.length < 8) {
+    throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'the password must have at least 8 characters');
+  }
+  await q('update users set password_hash = $2, t_updated = now() where id = $1', [
+    userId,
+    await hashPassword(password),
+  ]);
+}
+
+export interface SessionRow {
+  id: string;
+  csrfToken: string;
+  expiresAt: Date;
+}
+
+/** A browser session for a user: a random id for the cookie and a CSRF token for the page. */
+export async function createSession(
+  q: QueryFn,
+  userId: number,
+  lifetimeSeconds: number,
+): Promise<SessionRow> {
+  const id = randomBytes(32).toString('base64url');
+  const csrfToken = randomBytes(24).toString('base64url');
+  const expiresAt = new Date(Date.now() + lifetimeSeconds * 1000);
+  await q('insert into sessions (id, user_id, csrf_token, t_expiration) values ($1, $2, $3, $4)', [
+    sha256(id),
+    userId,
+    csrfToken,
+    expiresAt,
+  ]);
+  return { id, csrfToken, expiresAt };
+}
+
+export async function deleteSession(q: QueryFn, id: string): Promise<void> {
+  await q('delete from sessions where id = $1', [sha256(id)]);
+}
+
+/**
+ * The embedded mode's local admin: the user `admin` with role admin, its password set when one
+ * is given, and an API key made when it has none (returned so `kubeqa up` can write client.conf).
+ */
+export async function ensureLocalAdmin(
+  q: QueryFn,
+  password?: string,
+): Promise<{ userId: number; apiKey: ApiKeyRow }> {
+  const userId = await ensureUser(q, 'admin', 'admin');
+  await q("update users set role = 'admin' where id = $1", [userId]);
+  if (password !== undefined) await setPassword(q, userId, password);
+  const [existing] = await listApiKeys(q, userId);
+  return { userId, apiKey: existing ?? (await createApiKey(q, userId)) };
 }

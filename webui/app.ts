@@ -14,6 +14,7 @@ import { jobTemplateRoutes } from './api/job-templates.js';
 import { jobRoutes } from './api/jobs.js';
 import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
+import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { installErrorHandling } from './errors.js';
@@ -67,6 +68,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await commentRoutes(api, ctx);
       await apiKeyRoutes(api, ctx);
       await runnerRoutes(api, ctx);
+      await sessionRoutes(api, ctx);
       await openApiRoutes(api, routes);
     },
     { prefix: '/api/v1' },

@@ -1,7 +1,7 @@
 // Request authentication: openQA's API-key HMAC signature, personal access tokens (Bearer, or
 // Basic with the user name and the token as password). A request with no credentials is
 // anonymous (reads are public, as in openQA); a request with bad credentials is refused.
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { OpenDatabase } from '../../db/connect.js';
 import { verifySignature } from '../../domain/auth/hmac.js';
@@ -40,6 +40,17 @@ export function sha256(text: string): string {
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+export const SESSION_COOKIE = 'kubeqa_session';
+
+/** One cookie's value from the Cookie header. */
+export function cookie(request: FastifyRequest, name: string): string | undefined {
+  for (const part of (header(request, 'cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
 }
 
 const denied = (message: string, hint?: string) => new KubeqaError('KQ_ERR_UNAUTHORIZED', message, hint);
@@ -87,6 +98,34 @@ export async function authenticate(
       throw denied('invalid API-key signature for this path', 'check the secret that goes with the key');
     }
     return principalOf(row, 'api-key');
+  }
+  const sessionId = cookie(request, SESSION_COOKIE);
+  if (sessionId && !header(request, 'authorization')) {
+    const [row] = await database.query<{
+      csrf_token: string;
+      user_id: number;
+      username: string;
+      role: string;
+    }>(
+      `select s.csrf_token, u.id as user_id, u.username, u.role from sessions s join users u on u.id = s.user_id
+        where s.id = $1 and s.t_expiration > now()`,
+      [sha256(sessionId)],
+    );
+    if (!row) throw denied('the session has expired', 'log in again');
+    // Cookies ride along with any request a browser makes, including forged cross-site ones:
+    // changes need the page's CSRF token as well.
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+      const given = header(request, 'x-csrf-token') ?? '';
+      const expected = Buffer.from(row.csrf_token);
+      if (given.length !== expected.length || !timingSafeEqual(Buffer.from(given), expected)) {
+        throw new KubeqaError(
+          'KQ_ERR_FORBIDDEN',
+          'missing or wrong CSRF token',
+          'send the token from GET /api/v1/session in X-CSRF-Token',
+        );
+      }
+    }
+    return principalOf(row, 'session');
   }
   const authorization = header(request, 'authorization');
   if (authorization) {
