@@ -16,6 +16,7 @@ import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
+import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { installErrorHandling } from './errors.js';
 import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
@@ -49,6 +50,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installBodyParsers(app);
   installErrorHandling(app, log);
   const routes = recordRoutes(app);
+  installAudit(app, options.database, log);
   // Credentials are checked when a route asks who is calling (api/common.ts `need`), once per request.
   app.decorateRequest('principalPromise', undefined);
   app.decorateRequest('authenticate', function (this: FastifyRequest) {

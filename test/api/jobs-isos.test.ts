@@ -253,6 +253,33 @@ describe('/api/v1/jobs', () => {
     expect(badLimit.body.error).toContain('limit');
   });
 
+  it('records changes as audit events with the user, never reads', async () => {
+    await s.api('POST', 'jobs', { TEST: 'audited', SECRET_PASS: 'hunter2' });
+    const deadline = Date.now() + 10_000;
+    let rows: Json[] = [];
+    while (rows.length === 0 && Date.now() < deadline) {
+      if (rows.length === 0) await new Promise((r) => setTimeout(r, 10));
+      rows = await s.database.query(
+        "select a.event, a.event_data, u.username from audit_events a join users u on u.id = a.user_id where a.event_data->'params'->>'TEST' = 'audited'",
+      );
+    }
+    expect(rows).toEqual([
+      {
+        event: 'POST /api/v1/jobs',
+        username: 'admin',
+        event_data: {
+          url: '/api/v1/jobs',
+          status: 200,
+          params: { TEST: 'audited', SECRET_PASS: '[redacted]' },
+        },
+      },
+    ]);
+    const reads = await s.database.query(
+      "select count(*)::int as n from audit_events where event like 'GET %'",
+    );
+    expect(reads).toEqual([{ n: 0 }]);
+  });
+
   it('refuses unsigned writes and serves the OpenAPI document', async () => {
     const res = await fetch(`${s.url}/api/v1/jobs`, {
       method: 'POST',
