@@ -167,8 +167,8 @@ async function main() {
       "select j.id from jobs j where j.group_id = 1 and j.build = 'g500' order by j.id desc",
     );
     await explain(
-      'settings of 100 jobs',
-      'select job_id, key, value from job_settings where job_id = any((select array_agg(id) from (select id from jobs order by id desc limit 100) x)::bigint[])',
+      'jobs of an ISO (settings search)',
+      `select id from jobs where settings @> '{"ISO": "debian-12-g500.iso"}'`,
     );
     await explain(
       'scheduler: next scheduled jobs',
