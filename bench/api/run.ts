@@ -171,6 +171,12 @@ async function main() {
       `select id from jobs where settings @> '{"ISO": "debian-12-g500.iso"}'`,
     );
     await explain(
+      'latest job per scenario of a build',
+      `select id from (select distinct on (j.distri, j.version, j.flavor, j.arch, j.test, j.machine) j.id from jobs j
+        where j.distri = 'debian' and j.version = '12' and j.build = 'g500'
+        order by j.distri, j.version, j.flavor, j.arch, j.test, j.machine, j.id desc) x order by id desc`,
+    );
+    await explain(
       'scheduler: next scheduled jobs',
       "select id from jobs where state = 'scheduled' order by priority, id limit 50",
     );
