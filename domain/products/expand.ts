@@ -67,6 +67,12 @@ function splitList(value: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
+function integerParam(key: string, value: string): number {
+  if (!/^-?\d+$/.test(value))
+    throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', `${key} must be an integer, got '${value}'`);
+  return Number(value);
+}
+
 function truthy(value: string | undefined): boolean {
   return value !== undefined && value !== '' && value !== '0';
 }
@@ -76,7 +82,9 @@ export function expandProduct(params: Settings, templates: readonly TemplateRow[
   requireProductKeys(params);
   // Which templates take part: _GROUP / _GROUP_ID restrict by job group.
   const groupName = params._GROUP;
-  const groupId = params._GROUP_ID ? Number(params._GROUP_ID) : undefined;
+  const groupId = params._GROUP_ID ? integerParam('_GROUP_ID', params._GROUP_ID) : undefined;
+  const priorityOverride =
+    params._PRIORITY !== undefined ? integerParam('_PRIORITY', params._PRIORITY) : undefined;
   const inGroup = templates.filter(
     (t) =>
       (groupName === undefined || t.group.name === groupName) &&

@@ -146,8 +146,14 @@ describe('expandProduct', () => {
     expect(expandProduct({ ...product, MACHINE: 'm9' }, templates).jobs).toEqual([]);
   });
 
-  it('names missing product keys', () => {
+  it('names missing product keys and bad numbers', () => {
     expect(() => expandProduct({ DISTRI: 'd' }, [])).toThrow('missing parameters: VERSION, FLAVOR, ARCH');
+    expect(() => expandProduct({ ...product, _PRIORITY: 'high' }, [])).toThrow(
+      "_PRIORITY must be an integer, got 'high'",
+    );
+    expect(() => expandProduct({ ...product, _GROUP_ID: 'x' }, [])).toThrow(
+      "_GROUP_ID must be an integer, got 'x'",
+    );
   });
 
   it('reads the obsoletion policy', () => {
