@@ -3,15 +3,18 @@
 
 import type { JobSettings } from '../domain/db/schema.js';
 import { KubeqaError } from '../domain/errors.js';
+import { type ClusterJob, restartSet, stopSet } from '../domain/jobs/clusters.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
-import type { DependencyType, Edge } from '../domain/jobs/dependencies.js';
-import { type ClusterJob, cloneEdges, type RestartOptions, restartSet } from '../domain/jobs/restart.js';
-import { FINAL_STATES, type JobState } from '../domain/jobs/states.js';
+import { DependencyGraph, type DependencyKind } from '../domain/jobs/dependency-graph.js';
+import { cloneEdges } from '../domain/jobs/restart.js';
+import { isOkResult } from '../domain/jobs/state-machine.js';
+import { FINAL_STATES, type JobResult, type JobState } from '../domain/jobs/states.js';
 import type { OpenDatabase, QueryFn } from './connect.js';
 import { publishJobEvents } from './job-events.js';
-import { changeJobStates, insertJobs, type NewEdge, type NewJob } from './jobs.js';
+import { changeJobStates, insertJobs, type NewEdge, type NewJob, type StateChange } from './jobs.js';
 
 const FINAL = FINAL_STATES as readonly string[];
+const NOT_STARTED = ['scheduled', 'assigned'];
 
 export function notFound(what: string): KubeqaError {
   return new KubeqaError('KQ_ERR_NOT_FOUND', `${what} does not exist`);
@@ -26,12 +29,15 @@ async function lockJob(q: QueryFn, id: number) {
   return job;
 }
 
-/** Every job connected to `ids` through dependencies (any direction), with the edges among them. */
+/**
+ * Every job connected to `ids` through dependencies (any direction), locked, as the shared
+ * cluster rules (domain/jobs/clusters.ts) want them: a graph and a lookup.
+ */
 async function cluster(
   q: QueryFn,
   ids: readonly number[],
-): Promise<{ jobs: Map<number, ClusterJob>; edges: Edge<number>[] }> {
-  const rows = await q<{ child_job_id: number; parent_job_id: number; dependency: DependencyType }>(
+): Promise<{ graph: DependencyGraph; jobs: Map<number, ClusterJob> }> {
+  const rows = await q<{ child_job_id: number; parent_job_id: number; dependency: DependencyKind }>(
     `with recursive c(id) as (select unnest($1::bigint[])
         union select case when d.child_job_id = c.id then d.parent_job_id else d.child_job_id end
           from job_dependencies d join c on d.child_job_id = c.id or d.parent_job_id = c.id)
@@ -44,52 +50,69 @@ async function cluster(
     all.add(Number(r.child_job_id));
     all.add(Number(r.parent_job_id));
   }
-  const jobRows = await q<{ id: number; state: string; result: string; clone_id: number | null }>(
-    'select id, state, result, clone_id from jobs where id = any($1::bigint[])',
+  const jobRows = await q<{
+    id: number;
+    state: string;
+    result: string;
+    clone_id: number | null;
+    whole: boolean;
+  }>(
+    `select id, state, result, clone_id, coalesce(settings->>'PARALLEL_CANCEL_WHOLE_CLUSTER', '1') <> '0' as whole
+       from jobs where id = any($1::bigint[]) order by id for update`,
     [[...all]],
   );
-  return {
-    jobs: new Map(
-      jobRows.map((r) => [
-        Number(r.id),
-        { id: Number(r.id), state: r.state, result: r.result, cloneId: r.clone_id },
-      ]),
-    ),
-    edges: rows.map((r) => ({
-      child: Number(r.child_job_id),
-      parent: Number(r.parent_job_id),
-      type: r.dependency,
-    })),
-  };
+  const jobs = new Map<number, ClusterJob>();
+  for (const r of jobRows) {
+    const id = Number(r.id);
+    jobs.set(id, {
+      id,
+      state: r.state as JobState,
+      result: r.result as JobResult,
+      clonedAs: r.clone_id,
+      cancelWholeCluster: r.whole,
+    });
+  }
+  const graph = new DependencyGraph(
+    rows.map((r) => ({ parent: Number(r.parent_job_id), child: Number(r.child_job_id), kind: r.dependency })),
+  );
+  return { graph, jobs };
 }
 
-/** Cancels a job that has not finished, and the not-yet-finished jobs that depend on it. Returns how many. */
+/**
+ * Cancels jobs (`user_cancelled`) and stops the jobs their cancellation reaches (shared rules:
+ * children of every kind, parallel clusters): not started → `skipped`, running →
+ * `parallel_failed`. Finished jobs stay as they are. Returns how many jobs changed.
+ */
 export async function cancelJobs(
   database: OpenDatabase,
   ids: readonly number[],
   reason?: string,
 ): Promise<number> {
   return database.transaction(async (q) => {
-    const rows = await q<{ id: number; state: string; is_root: boolean }>(
-      `with recursive d(id) as (select unnest($1::bigint[])
-          union select jd.child_job_id from job_dependencies jd join d on jd.parent_job_id = d.id)
-       select j.id, j.state, j.id = any($1::bigint[]) as is_root from jobs j where j.id in (select id from d) for update`,
-      [ids],
-    );
-    const changes = rows
-      .filter((r) => !FINAL.includes(r.state))
-      .map((r) => ({
-        id: Number(r.id),
-        state: 'cancelled' as JobState,
-        result: r.is_root ? 'user_cancelled' : 'skipped',
-        reason: r.is_root ? (reason ?? null) : 'a job it depends on was cancelled',
-      }));
-    await changeJobStates(q, changes);
-    return changes.length;
+    const { graph, jobs } = await cluster(q, ids);
+    const changes = new Map<number, StateChange>();
+    for (const id of ids) {
+      const job = jobs.get(id);
+      if (!job || FINAL.includes(job.state)) continue;
+      changes.set(id, { id, state: 'cancelled', result: 'user_cancelled', reason: reason ?? null });
+      for (const related of stopSet(graph, (x) => jobs.get(x), id)) {
+        const other = jobs.get(related);
+        if (!other || FINAL.includes(other.state) || changes.has(related)) continue;
+        const waiting = NOT_STARTED.includes(other.state);
+        changes.set(related, {
+          id: related,
+          state: 'cancelled',
+          result: waiting ? 'skipped' : 'parallel_failed',
+          reason: `job ${id} was cancelled`,
+        });
+      }
+    }
+    await changeJobStates(q, [...changes.values()]);
+    return changes.size;
   });
 }
 
-export interface RestartRequest extends RestartOptions {
+export interface RestartRequest {
   force?: boolean;
   /** Priority of the clones (default: the originals'). */
   prio?: number;
@@ -97,6 +120,10 @@ export interface RestartRequest extends RestartOptions {
   set?: Record<string, string>;
   /** clone: false resets finished jobs in place instead of cloning them. */
   clone?: boolean;
+  skipParents?: boolean;
+  skipChildren?: boolean;
+  /** Leave out children that passed (openQA's skip_ok_result_children). */
+  skipOkResultChildren?: boolean;
 }
 
 export interface RestartResult {
@@ -114,6 +141,13 @@ export async function restartJobs(
     const errors: string[] = [];
     for (const id of roots) {
       const job = await lockJob(q, id);
+      if (NOT_STARTED.includes(job.state)) {
+        throw new KubeqaError(
+          'KQ_ERR_CONFLICT',
+          `job ${id} is still ${job.state}; only started or finished jobs can be restarted`,
+          'cancel it, or wait until it runs',
+        );
+      }
       if (job.clone_id !== null && !r.force) {
         throw new KubeqaError(
           'KQ_ERR_CONFLICT',
@@ -122,8 +156,26 @@ export async function restartJobs(
         );
       }
     }
-    const { jobs, edges } = await cluster(q, roots);
-    const chosen = [...restartSet(roots, jobs, edges, r)].sort((a, b) => a - b);
+    const { graph, jobs } = await cluster(q, roots);
+    const lookup = (x: number) => jobs.get(x);
+    const set = new Set<number>();
+    for (const root of roots) {
+      for (const id of restartSet(graph, lookup, root, {
+        skipParents: r.skipParents,
+        skipChildren: r.skipChildren,
+      })) {
+        const job = jobs.get(id);
+        const passedChild =
+          r.skipOkResultChildren &&
+          !roots.includes(id) &&
+          job &&
+          FINAL.includes(job.state) &&
+          isOkResult(job.result);
+        if (!passedChild) set.add(id);
+      }
+    }
+    const chosen = [...set].sort((a, b) => a - b);
+    const edges = graph.edges.map((e) => ({ child: e.child, parent: e.parent, type: e.kind }));
     if (r.clone === false) {
       const rows = await q<{ id: number; state: string }>(
         'select id, state from jobs where id = any($1::bigint[]) for update',
@@ -206,6 +258,8 @@ export async function restartJobs(
       'update jobs j set clone_id = x.new_id, t_updated = now() from unnest($1::bigint[], $2::bigint[]) as x(id, new_id) where j.id = x.id',
       [originals.map((o) => o.id), newIds],
     );
+    // the old cluster: the restarted job → user_restarted, other running members →
+    // parallel_restarted, members still waiting → skipped (shared rules, docs/scheduler.md)
     await changeJobStates(
       q,
       originals
@@ -213,8 +267,12 @@ export async function restartJobs(
         .map((o) => ({
           id: Number(o.id),
           state: 'cancelled',
-          result: 'user_restarted',
-          reason: 'restarted by a user',
+          result: roots.includes(Number(o.id))
+            ? 'user_restarted'
+            : NOT_STARTED.includes(o.state)
+              ? 'skipped'
+              : 'parallel_restarted',
+          reason: `restarted as job ${newIds[index.get(Number(o.id)) as number]}`,
         })),
     );
     return {

@@ -206,6 +206,10 @@ describe('/api/v1/jobs', () => {
     const got = await s.api('GET', `jobs/${child}`);
     expect(got.body.job.parents.Chained).toEqual([parent]);
     expect(got.body.job.settings.WORKER_CLASS).toBe('a,b');
+    // a job still waiting to run cannot be restarted
+    expect((await s.api('POST', `jobs/${parent}/restart`)).body.error).toContain('is still scheduled');
+    // cancelling the parent skips the child
+    expect((await s.api('POST', `jobs/${parent}/cancel`)).body.result).toBe(2);
     // restarting the parent restarts the chained child too
     const restarted = await s.api('POST', `jobs/${parent}/restart`, { prio: '10', set: 'FOO=bar' });
     expect(restarted.status).toBe(200);
@@ -217,7 +221,7 @@ describe('/api/v1/jobs', () => {
     expect(newChild.settings.FOO).toBe('bar');
     const old = (await s.api('GET', `jobs/${parent}`)).body.job;
     expect(old.clone_id).toBe(mapping[parent]);
-    expect(old.result).toBe('user_restarted');
+    expect(old.result).toBe('user_cancelled');
     // a second restart of the old job is refused
     const again = await s.api('POST', `jobs/${parent}/restart`);
     expect(again.status).toBe(409);

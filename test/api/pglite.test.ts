@@ -49,6 +49,7 @@ describe('API on PGlite', () => {
     expect(boot.test).toBe('boot');
     expect(boot.parents.Chained).toEqual([install.id]);
     expect(boot.settings.A).toBe('13');
+    expect((await s.api('POST', `jobs/${install.id}/cancel`)).body.result).toBe(2);
     const restarted = await s.api('POST', `jobs/${install.id}/restart`);
     expect(restarted.body.result).toHaveLength(2);
     const deadline = Date.now() + 10_000;
@@ -56,7 +57,7 @@ describe('API on PGlite', () => {
     while (created() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(created()).toBe(2);
     expect(
-      events.some((e) => e.type === 'job.state' && e.id === install.id && e.result === 'user_restarted'),
+      events.some((e) => e.type === 'job.state' && e.id === install.id && e.result === 'user_cancelled'),
     ).toBe(true);
     await stop();
   });

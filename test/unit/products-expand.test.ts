@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseJobCreation } from '../../domain/jobs/create-params.js';
 import { nodesOnCycles } from '../../domain/jobs/dependencies.js';
-import { restartSet } from '../../domain/jobs/restart.js';
+import { cloneEdges } from '../../domain/jobs/restart.js';
 import { expandProduct, obsoletionPolicy, type TemplateRow } from '../../domain/products/expand.js';
 import { assetsOfSettings, expandPlaceholders, mergeSettings } from '../../domain/products/settings.js';
 
@@ -212,28 +212,15 @@ describe('dependency graph', () => {
     expect([...nodesOnCycles([1, 2, 3, 4, 5], edges)].sort()).toEqual([1, 2, 3, 5]);
   });
 
-  it('restarts parallel and directly chained neighbours, chained children, and failed chained parents', () => {
-    const jobs = new Map(
-      [
-        [1, 'done', 'passed'],
-        [2, 'done', 'failed'],
-        [3, 'done', 'failed'],
-        [4, 'done', 'passed'],
-        [5, 'done', 'failed'],
-      ].map(([id, state, result]) => [
-        id as number,
-        { id: id as number, state: state as string, result: result as string, cloneId: null },
-      ]),
-    );
+  it('connects clones among themselves and to parents that were not restarted', () => {
     const edges = [
-      { child: 2, parent: 1, type: 'chained' as const }, // passed parent: reused
-      { child: 3, parent: 2, type: 'chained' as const }, // child: restarted
-      { child: 5, parent: 3, type: 'parallel' as const }, // parallel with the child: restarted
-      { child: 2, parent: 4, type: 'chained' as const },
+      { child: 2, parent: 1, type: 'chained' as const },
+      { child: 3, parent: 2, type: 'chained' as const },
+      { child: 9, parent: 8, type: 'parallel' as const },
     ];
-    expect([...restartSet([2], jobs, edges)].sort()).toEqual([2, 3, 5]);
-    expect([...restartSet([2], jobs, edges, { skipChildren: true })].sort()).toEqual([2]);
-    expect([...restartSet([3], jobs, edges)].sort()).toEqual([2, 3, 5]);
-    expect([...restartSet([3], jobs, edges, { skipParents: true })].sort()).toEqual([3, 5]);
+    expect(cloneEdges(new Set([2, 3]), edges)).toEqual([
+      { child: 2, parent: 1, parentIsOld: true, type: 'chained' },
+      { child: 3, parent: 2, parentIsOld: false, type: 'chained' },
+    ]);
   });
 });
