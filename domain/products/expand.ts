@@ -121,8 +121,7 @@ export function expandProduct(params: Settings, templates: readonly TemplateRow[
       failed.push({ job_name: test, error_messages: [(error as Error).message] });
       continue;
     }
-    const priority =
-      params._PRIORITY !== undefined ? Number(params._PRIORITY) : (t.prio ?? t.group.defaultPriority);
+    const priority = priorityOverride ?? t.prio ?? t.group.defaultPriority;
     all.push({
       key: all.length,
       test,
