@@ -318,6 +318,6 @@ export async function setDone(
     const job = await lockJob(q, id);
     if (FINAL.includes(job.state))
       throw new KubeqaError('KQ_ERR_CONFLICT', `job ${id} is already ${job.state}`);
-    await changeJobStates(q, [{ id, state: 'done', result, reason: reason ?? null }]);
+    await changeJobStates(q, [{ id, state: 'done', result, reason: reason ?? null }], 'runner');
   });
 }

@@ -7,12 +7,25 @@
 // is announced exactly once. The payload is JSON (one event, or several job ids of one kind),
 // kept below PostgreSQL's 8000-byte NOTIFY limit by splitting.
 //
+// Each transaction also wakes the scheduler: NOTIFY kubeqa_scheduler with `job-created`,
+// `job-finished` or `job-changed` (PostgreSQL folds identical notifications of a transaction).
+//
 // Readers call `subscribeJobEvents(database, handler)`; it works on PostgreSQL and on PGlite
 // (both implement LISTEN/NOTIFY). Events are hints to re-read the database, not the record:
 // after a reconnect a subscriber should re-read what it cares about.
 import type { OpenDatabase, QueryFn } from './connect.js';
 
 export const JOB_EVENTS_CHANNEL = 'kubeqa_job_events';
+/** The scheduler's wake-up channel (docs/scheduler.md): payloads job-created, job-finished, job-changed. */
+export const SCHEDULER_CHANNEL = 'kubeqa_scheduler';
+
+/** The scheduler's name for what an event means to it. */
+export function schedulerEvent(event: JobEvent): 'job-created' | 'job-finished' | 'job-changed' {
+  if (event.type === 'job.created') return 'job-created';
+  if (event.type === 'job.state' && (event.state === 'done' || event.state === 'cancelled'))
+    return 'job-finished';
+  return 'job-changed';
+}
 
 export type JobEvent =
   | { type: 'job.created'; ids: number[] }
@@ -50,7 +63,12 @@ export function eventPayloads(events: readonly JobEvent[]): string[] {
 export async function publishJobEvents(query: QueryFn, events: readonly JobEvent[]): Promise<void> {
   const payloads = eventPayloads(events);
   if (payloads.length === 0) return;
-  await query('select pg_notify($1, p) from unnest($2::text[]) as p', [JOB_EVENTS_CHANNEL, payloads]);
+  const wakeups = [...new Set(events.map(schedulerEvent))];
+  await query(
+    `select pg_notify($1, p) from unnest($2::text[]) as p
+     union all select pg_notify($3, w) from unnest($4::text[]) as w`,
+    [JOB_EVENTS_CHANNEL, payloads, SCHEDULER_CHANNEL, wakeups],
+  );
 }
 
 /** Calls `handler` for every committed job event until the returned function is called. */

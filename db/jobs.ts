@@ -374,21 +374,38 @@ export interface StateChange {
 }
 
 /** Writes state/result changes (setting start/finish times) and publishes one event each. */
-export async function changeJobStates(q: QueryFn, changes: readonly StateChange[]): Promise<void> {
+export async function changeJobStates(
+  q: QueryFn,
+  changes: readonly StateChange[],
+  by = 'api',
+): Promise<void> {
   if (changes.length === 0) return;
+  // One statement: the update (times of each state set once), the audit row of every transition
+  // (job_state_changes), and the follow-up flag the scheduler looks for when a job became final
+  // outside the scheduler.
   const rows = await q<{ id: number; state: string; result: string; reason: string | null }>(
-    `update jobs j set state = x.state, result = coalesce(x.result, j.result), reason = coalesce(x.reason, j.reason),
-            t_started = case when x.state in ('running') and j.t_started is null then now() else j.t_started end,
-            t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then now() else j.t_finished end,
-            t_updated = now()
-       from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) as x(id, state, result, reason)
-      where j.id = x.id
-      returning j.id, j.state, j.result, j.reason`,
+    `with upd as (
+       update jobs j set state = x.state, result = coalesce(x.result, j.result), reason = coalesce(x.reason, j.reason),
+              t_assigned = case when x.state = 'assigned' and j.t_assigned is null then now() else j.t_assigned end,
+              t_setup = case when x.state = 'setup' and j.t_setup is null then now() else j.t_setup end,
+              t_started = case when x.state = 'running' and j.t_started is null then now() else j.t_started end,
+              t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then now() else j.t_finished end,
+              follow_up = j.follow_up or (x.state in ('done', 'cancelled') and $5 <> 'scheduler'),
+              t_updated = now()
+         from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) as x(id, state, result, reason),
+              (select id, state as old_state, result as old_result from jobs where id = any($1::bigint[])) o
+        where j.id = x.id and o.id = j.id
+        returning j.id, j.state, j.result, j.reason, o.old_state, o.old_result),
+     audit as (
+       insert into job_state_changes (job_id, from_state, from_result, to_state, to_result, by)
+       select id, old_state, old_result, state, result, $5 from upd where old_state <> state or old_result <> result)
+     select id, state, result, reason from upd`,
     [
       changes.map((c) => c.id),
       changes.map((c) => c.state),
       changes.map((c) => c.result ?? null),
       changes.map((c) => c.reason ?? null),
+      by,
     ],
   );
   const events: JobEvent[] = rows.map((r) => ({

@@ -80,7 +80,7 @@ export async function writeStatus(
   if (job.state === 'done' || job.state === 'cancelled') {
     throw new KubeqaError('KQ_ERR_CONFLICT', `job ${jobId} is ${job.state}; it takes no more status`);
   }
-  if (state !== job.state) await changeJobStates(q, [{ id: jobId, state }]);
+  if (state !== job.state) await changeJobStates(q, [{ id: jobId, state }], 'runner');
   for (const [i, m] of modules.entries()) {
     const [row] = await q<{ id: number }>(
       `insert into job_modules (job_id, name, category, script, result, sort_order, milestone, important, fatal, always_rollback)

@@ -221,6 +221,16 @@ export const workers = pgTable(
   (t) => [uniqueIndex('workers_host_instance_idx').on(t.host, t.instance)],
 );
 
+/** A place where one job (or one directly chained sequence) runs at a time: a pod slot of a Worker pool or a local one. */
+export const slots = pgTable('slots', {
+  id: text('id').primaryKey(),
+  /** The Worker pool (a Worker CR's name, or "local" for the embedded executor). */
+  pool: text('pool').notNull(),
+  classes: text('classes').array().notNull().default(sql`'{}'::text[]`),
+  lastSeen: timestamp('last_seen', tz).notNull().defaultNow(),
+  tCreated: createdAt(),
+});
+
 /** type: iso | hdd | repo | other (openQA's); name is the file name under that type. */
 export const assets = pgTable(
   'assets',
@@ -285,6 +295,17 @@ export const jobs = pgTable(
     machine: text('machine').notNull().default(''),
     settings: jsonb('settings').$type<JobSettings>().notNull().default({}),
     assignedWorkerId: integer('assigned_worker_id').references(() => workers.id, { onDelete: 'set null' }),
+    // What the scheduler keeps on a job (docs/scheduler.md, "What the PostgreSQL store must do"):
+    /** The slot running (or about to run) the job, and its position in a directly chained sequence. */
+    slotId: text('slot_id').references(() => slots.id, { onDelete: 'set null' }),
+    sequenceIndex: integer('sequence_index'),
+    /** How many restarts led to this job, and how many of the directly preceding ones ended incomplete. */
+    ancestors: integer('ancestors').notNull().default(0),
+    incompleteAncestors: integer('incomplete_ancestors').notNull().default(0),
+    /** Set when a job became final outside the scheduler (runner report, cancel); the scheduler clears it. */
+    followUp: boolean('follow_up').notNull().default(false),
+    tAssigned: timestamp('t_assigned', tz),
+    tSetup: timestamp('t_setup', tz),
     /** SHA-256 of the per-job token the runner presents on the worker-facing routes. */
     tokenHash: text('token_hash'),
     blockedById: bigint('blocked_by_id', { mode: 'number' }),
@@ -308,6 +329,12 @@ export const jobs = pgTable(
     index('jobs_clone_idx').on(t.cloneId).where(sql`clone_id is not null`),
     index('jobs_scheduled_product_idx').on(t.scheduledProductId),
     index('jobs_settings_idx').using('gin', sql`${t.settings} jsonb_path_ops`),
+    // One slot, one job (or one sequence), enforced by the database as well as by the scheduler.
+    uniqueIndex('jobs_slot_sequence_idx')
+      .on(t.slotId, t.sequenceIndex)
+      .where(sql`state in ('assigned', 'setup', 'running', 'uploading')`),
+    uniqueIndex('jobs_slot_busy_idx').on(t.slotId).where(sql`state in ('setup', 'running', 'uploading')`),
+    index('jobs_follow_up_idx').on(t.id).where(sql`follow_up`),
   ],
 );
 
@@ -427,6 +454,25 @@ export const jobArtefacts = pgTable(
     tCreated: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.name] }), index('job_artefacts_hash_idx').on(t.hash)],
+);
+
+/** Every applied job state change (the scheduler's and the API's audit of transitions). */
+export const jobStateChanges = pgTable(
+  'job_state_changes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    fromState: text('from_state').notNull(),
+    fromResult: text('from_result').notNull(),
+    toState: text('to_state').notNull(),
+    toResult: text('to_result').notNull(),
+    /** Who made it: "api", "runner", "scheduler", … */
+    by: text('by').notNull(),
+    tCreated: createdAt(),
+  },
+  (t) => [index('job_state_changes_job_idx').on(t.jobId, t.id)],
 );
 
 // ---------------------------------------------------------------- people's notes, audit

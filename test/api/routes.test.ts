@@ -3,7 +3,7 @@
 // worker-facing runner routes with their per-job token; job state events.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
+import { type JobEvent, SCHEDULER_CHANNEL, subscribeJobEvents } from '../../db/job-events.js';
 import { type Json, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -211,6 +211,8 @@ describe('runner routes (per-job token)', () => {
   it('reports module status, uploads artefacts once per hash, finishes the job, publishes state events', async () => {
     const events: JobEvent[] = [];
     const stop = await subscribeJobEvents(s.database, (e) => events.push(e));
+    const wakeups: string[] = [];
+    const stopWakeups = await s.database.listen(SCHEDULER_CHANNEL, (p) => wakeups.push(p));
     const job = (await s.api('POST', 'jobs', { TEST: 'runme' })).body.id;
     const other = (await s.api('POST', 'jobs', { TEST: 'other' })).body.id;
     const { token } = (await s.api('POST', `jobs/${job}/token`)).body;
