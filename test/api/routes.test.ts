@@ -291,6 +291,22 @@ describe('runner routes (per-job token)', () => {
     expect(
       events.filter((e) => e.type === 'job.state' && e.id === job).map((e) => (e as { state: string }).state),
     ).toEqual(['running', 'done']);
+    // the transitions are audited, the job is flagged for the scheduler's follow-up, the scheduler is woken
+    const changes = await s.database.query(
+      'select from_state, from_result, to_state, to_result, by from job_state_changes where job_id = $1 order by id',
+      [job],
+    );
+    expect(changes).toEqual([
+      { from_state: 'scheduled', from_result: 'none', to_state: 'running', to_result: 'none', by: 'runner' },
+      { from_state: 'running', from_result: 'none', to_state: 'done', to_result: 'passed', by: 'runner' },
+    ]);
+    expect(await s.database.query('select follow_up from jobs where id = $1', [job])).toEqual([
+      { follow_up: true },
+    ]);
+    while (!wakeups.includes('job-finished') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(wakeups).toEqual(expect.arrayContaining(['job-created', 'job-changed', 'job-finished']));
+    await stopWakeups();
     await stop();
   });
 });
