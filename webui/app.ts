@@ -30,6 +30,8 @@ export interface AppOptions {
   blobDir: string;
   /** Largest accepted request body in bytes (default 64 MiB). */
   bodyLimit?: number;
+  /** Jobs per page of GET /api/v1/jobs without `limit` (default 10,000; a Link header points to the next page). */
+  jobListLimit?: number;
   /** Forward job events to this webhook (see events/webhook.ts). */
   webhook?: Omit<WebhookOptions, 'log'>;
 }
@@ -38,6 +40,7 @@ export interface ApiContext {
   database: OpenDatabase;
   log: Logger;
   blobDir: string;
+  jobListLimit?: number;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -57,7 +60,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     this.principalPromise ??= authenticate(this, options.database, options.auth);
     return this.principalPromise;
   });
-  const ctx: ApiContext = { database: options.database, log, blobDir: options.blobDir };
+  const ctx: ApiContext = {
+    database: options.database,
+    log,
+    blobDir: options.blobDir,
+    jobListLimit: options.jobListLimit,
+  };
   await app.register(
     async (api) => {
       await jobRoutes(api, ctx);

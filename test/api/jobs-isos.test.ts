@@ -250,6 +250,15 @@ describe('/api/v1/jobs', () => {
     for (const listed of all.body.jobs.slice(0, 6)) {
       expect(listed).toEqual((await s.api('GET', `jobs/${listed.id}`)).body.job);
     }
+    // pages: a Link header names the next one
+    const paged = await fetch(`${s.url}/api/v1/jobs?distri=debian&version=12&limit=2`);
+    expect(paged.headers.get('link')).toBe(
+      '</api/v1/jobs?distri=debian&version=12&limit=2&offset=2>; rel="next"',
+    );
+    const last = await fetch(
+      `${s.url}/api/v1/jobs?distri=debian&version=12&limit=2&offset=${ids.length - 2}`,
+    );
+    expect(last.headers.get('link')).toBeNull();
     const bad = await s.api('GET', 'jobs', { state: 'flying' });
     expect(bad.body).toMatchObject({ error: "state 'flying' is not a job state", error_status: 400 });
     const badLimit = await s.api('GET', 'jobs', { limit: 'many' });

@@ -3,7 +3,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { QueryFn } from '../../db/connect.js';
 import { cancelJobs, deleteJob, notFound, restartJobs, setPriority } from '../../db/job-actions.js';
-import { insertJobs, jobColumns, jobsJson, listJobsJsonText, type NewEdge } from '../../db/jobs.js';
+import {
+  insertJobs,
+  type JobFilters,
+  jobColumns,
+  jobsJson,
+  listJobIds,
+  listJobsJsonText,
+  type NewEdge,
+} from '../../db/jobs.js';
 import { jobDetails } from '../../db/results.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { type JobRequest, parseJobCreation } from '../../domain/jobs/create-params.js';
@@ -52,7 +60,8 @@ async function resolveGroup(q: QueryFn, job: JobRequest): Promise<number | null>
   return null;
 }
 
-export async function jobRoutes(api: FastifyInstance, { database }: ApiContext): Promise<void> {
+export async function jobRoutes(api: FastifyInstance, { database, jobListLimit }: ApiContext): Promise<void> {
+  const listLimit = jobListLimit ?? 10_000;
   api.get(
     '/jobs',
     { schema: { summary: 'list jobs, newest first', tags: ['jobs'], querystring: listQuery } },
@@ -70,7 +79,9 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
         if (!/^\d+$/.test(v)) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', `ids: '${v}' is not a job id`);
         return Number(v);
       });
-      const jobs = await listJobsJsonText(database.query, {
+      const limit = intParam(p, 'limit') ?? listLimit;
+      const offset = intParam(p, 'offset') ?? 0;
+      const filters: JobFilters = {
         ids: p.ids !== undefined ? ids : undefined,
         state: list(p, 'state'),
         result: list(p, 'result'),
@@ -83,9 +94,16 @@ export async function jobRoutes(api: FastifyInstance, { database }: ApiContext):
         machine: single(p, 'machine'),
         groupId: intParam(p, 'groupid') ?? intParam(p, 'group_id'),
         latest: flag(single(p, 'latest')),
-        limit: intParam(p, 'limit'),
-        offset: intParam(p, 'offset'),
-      });
+      };
+      const jobs = await listJobsJsonText(database.query, { ...filters, limit, offset });
+      // more than one page: say where the next one is, as openQA does (Link header)
+      const [more] = await listJobIds(database.query, { ...filters, limit: 1, offset: offset + limit });
+      if (more !== undefined) {
+        const next = new URLSearchParams(request.url.split('?')[1] ?? '');
+        next.set('limit', String(limit));
+        next.set('offset', String(offset + limit));
+        reply.header('link', `</api/v1/jobs?${next.toString()}>; rel="next"`);
+      }
       return reply.type('application/json; charset=utf-8').send(`{"jobs":${jobs}}`);
     },
   );
