@@ -9,7 +9,7 @@ import { assetRoutes } from './api/assets.js';
 import { commentRoutes } from './api/comments.js';
 import { configRoutes } from './api/config.js';
 import { isoRoutes } from './api/isos.js';
-import { jobGroupRoutes } from './api/job-groups.js';
+import { jobGroupRoutes, parentGroupRoutes } from './api/job-groups.js';
 import { jobTemplateRoutes } from './api/job-templates.js';
 import { jobRoutes } from './api/jobs.js';
 import { openApiRoutes, recordRoutes } from './api/openapi.js';
@@ -74,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await assetRoutes(api, ctx);
       await configRoutes(api, ctx);
       await jobGroupRoutes(api, ctx);
+      await parentGroupRoutes(api, ctx);
       await jobTemplateRoutes(api, ctx);
       await commentRoutes(api, ctx);
       await apiKeyRoutes(api, ctx);

@@ -151,6 +151,26 @@ describe('job groups and templates', () => {
   });
 });
 
+describe('parent groups', () => {
+  it('create, nest a job group, rename, refuse duplicates, delete', async () => {
+    const parent = await s.api('POST', 'parent_groups', { name: 'Debian', sort_order: '1' });
+    expect(parent.status).toBe(200);
+    const group = await s.api('POST', 'job_groups', {
+      name: 'Debian testing',
+      parent_id: String(parent.body.id),
+    });
+    expect((await s.api('GET', `job_groups/${group.body.id}`)).body[0].parent_id).toBe(parent.body.id);
+    expect((await s.api('POST', 'parent_groups', { name: 'Debian' })).status).toBe(409);
+    await s.api('PUT', `parent_groups/${parent.body.id}`, { name: 'Debian GNU/Linux' });
+    expect((await s.api('GET', `parent_groups/${parent.body.id}`)).body[0].name).toBe('Debian GNU/Linux');
+    expect((await s.api('DELETE', `parent_groups/${parent.body.id}`)).status).toBe(200);
+    expect((await s.api('GET', `job_groups/${group.body.id}`)).body[0].parent_id).toBeNull();
+    expect((await s.api('POST', 'job_groups', { name: 'orphan', parent_id: '999' })).body.error).toBe(
+      'parent_id is not a parent group',
+    );
+  });
+});
+
 describe('workers, assets, comments', () => {
   it('registers and lists workers', async () => {
     const w = await s.api('POST', 'workers', {

@@ -168,3 +168,105 @@ export async function jobGroupRoutes(api: FastifyInstance, { database }: ApiCont
     },
   );
 }
+
+const PARENT_COLUMNS = ['name', 'sort_order', 'default_priority', 'description'];
+
+/** /api/v1/parent_groups: the folders job groups are sorted into. */
+export async function parentGroupRoutes(api: FastifyInstance, { database }: ApiContext): Promise<void> {
+  const select = `select id, ${PARENT_COLUMNS.join(', ')}, t_created, t_updated from job_group_parents`;
+  const values = (request: Parameters<typeof requestParams>[0], creating: boolean) => {
+    const p = requestParams(request);
+    const out: Record<string, unknown> = {};
+    for (const c of PARENT_COLUMNS) {
+      if (p[c] === undefined) continue;
+      out[c] = c === 'sort_order' || c === 'default_priority' ? intParam(p, c) : single(p, c);
+    }
+    if (creating && !out.name) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'missing parameter: name');
+    return out;
+  };
+  const duplicate = (error: unknown) =>
+    (error as { code?: string }).code === '23505'
+      ? new KubeqaError('KQ_ERR_CONFLICT', 'a parent group with this name exists already')
+      : error;
+  api.get('/parent_groups', { schema: { summary: 'list parent groups', tags: ['job_groups'] } }, async () =>
+    database.query(`${select} order by sort_order nulls last, name`),
+  );
+  api.get(
+    '/parent_groups/:id',
+    {
+      schema: { summary: 'one parent group (as a one-element list)', tags: ['job_groups'], params: idParams },
+    },
+    async (request) => {
+      const rows = await database.query(`${select} where id = $1`, [idOf(request)]);
+      if (rows.length === 0)
+        throw new KubeqaError('KQ_ERR_NOT_FOUND', `parent group ${idOf(request)} does not exist`);
+      return rows;
+    },
+  );
+  api.post(
+    '/parent_groups',
+    { schema: { summary: 'create a parent group', tags: ['job_groups'], body: settingsBody } },
+    async (request) => {
+      await need(request, 'admin');
+      const v = values(request, true);
+      const names = Object.keys(v);
+      try {
+        const [row] = await database.query<{ id: number }>(
+          `insert into job_group_parents (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning id`,
+          Object.values(v),
+        );
+        return { id: row?.id };
+      } catch (error) {
+        throw duplicate(error);
+      }
+    },
+  );
+  api.put(
+    '/parent_groups/:id',
+    {
+      schema: {
+        summary: 'change a parent group',
+        tags: ['job_groups'],
+        params: idParams,
+        body: settingsBody,
+      },
+    },
+    async (request) => {
+      await need(request, 'admin');
+      const v = values(request, false);
+      const names = Object.keys(v);
+      if (names.length > 0) {
+        try {
+          const rows = await database.query(
+            `update job_group_parents set ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')}, t_updated = now() where id = $1 returning id`,
+            [idOf(request), ...Object.values(v)],
+          );
+          if (rows.length === 0)
+            throw new KubeqaError('KQ_ERR_NOT_FOUND', `parent group ${idOf(request)} does not exist`);
+        } catch (error) {
+          throw duplicate(error);
+        }
+      }
+      return { id: idOf(request) };
+    },
+  );
+  api.delete(
+    '/parent_groups/:id',
+    {
+      schema: {
+        summary: 'delete a parent group (its job groups stay, without parent)',
+        tags: ['job_groups'],
+        params: idParams,
+      },
+    },
+    async (request) => {
+      await need(request, 'admin');
+      const rows = await database.query('delete from job_group_parents where id = $1 returning id', [
+        idOf(request),
+      ]);
+      if (rows.length === 0)
+        throw new KubeqaError('KQ_ERR_NOT_FOUND', `parent group ${idOf(request)} does not exist`);
+      return { id: idOf(request) };
+    },
+  );
+}
