@@ -3,6 +3,7 @@
 // the UI pages and websockets join as further modules.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { OpenDatabase } from '../db/connect.js';
+import { KubeqaError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { apiKeyRoutes } from './api/api-keys.js';
 import { assetRoutes } from './api/assets.js';
@@ -18,6 +19,7 @@ import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
 import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
+import { type BlobStore, dirBlobStore } from './blob-store.js';
 import { installErrorHandling } from './errors.js';
 import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
 import { installBodyParsers } from './params.js';
@@ -26,8 +28,10 @@ export interface AppOptions {
   database: OpenDatabase;
   log?: Logger;
   auth?: AuthOptions;
-  /** Where uploaded result files (screenshots, logs) are kept, content-addressed. */
-  blobDir: string;
+  /** Where uploaded result files (screenshots, logs) are kept, content-addressed: a directory… */
+  blobDir?: string;
+  /** …or any store (S3: `s3BlobStore`); one of the two is required. */
+  blobStore?: BlobStore;
   /** Largest accepted request body in bytes (default 64 MiB). */
   bodyLimit?: number;
   /** Jobs per page of GET /api/v1/jobs without `limit` (default 10,000; a Link header points to the next page). */
@@ -39,8 +43,18 @@ export interface AppOptions {
 export interface ApiContext {
   database: OpenDatabase;
   log: Logger;
-  blobDir: string;
+  blobs: BlobStore;
   jobListLimit?: number;
+}
+
+function blobStoreOf(options: AppOptions): BlobStore {
+  if (options.blobStore) return options.blobStore;
+  if (options.blobDir) return dirBlobStore(options.blobDir);
+  throw new KubeqaError(
+    'KQ_ERR_INVALID_ARGUMENT',
+    'buildApp needs blobDir or blobStore',
+    'where result files are kept',
+  );
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -63,7 +77,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const ctx: ApiContext = {
     database: options.database,
     log,
-    blobDir: options.blobDir,
+    blobs: blobStoreOf(options),
     jobListLimit: options.jobListLimit,
   };
   await app.register(

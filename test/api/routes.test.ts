@@ -258,6 +258,9 @@ describe('runner routes (per-job token)', () => {
     const up = await runner('PUT', `${job}/artefacts/boot-1.png`, png, 'application/octet-stream');
     expect(up.body).toEqual({ hash, uploaded: true, linked: true });
     const again = await runner('PUT', `${job}/artefacts/boot-2.png`, png, 'application/octet-stream');
+    const download = await fetch(`${s.url}/api/v1/jobs/${job}/artefacts/boot-2.png`);
+    expect(download.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await download.arrayBuffer()).equals(png)).toBe(true);
     expect(again.body.uploaded).toBe(false);
     expect((await runner('POST', `${job}/artefacts`, { name: 'boot-3.png', hash })).body).toEqual({
       linked: true,

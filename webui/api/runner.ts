@@ -4,6 +4,7 @@
 //   POST /jobs/:id/artefacts             {name, hash}: link an already stored file, else 404
 //   PUT  /jobs/:id/artefacts/:name       the file's bytes (application/octet-stream); stored once per SHA-256
 //   POST /jobs/:id/set_done              result=… [reason=…]: the job is done
+//   GET  /jobs/:id/artefacts/:name       (anyone) download a result file
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { setDone } from '../../db/job-actions.js';
 import {
@@ -18,7 +19,6 @@ import {
 import { KubeqaError } from '../../domain/errors.js';
 import { isJobResult, isJobState } from '../../domain/jobs/states.js';
 import type { ApiContext } from '../app.js';
-import { putBlob } from '../blob-store.js';
 import { requestParams, single } from '../params.js';
 import { idOf, idParams, need } from './common.js';
 
@@ -67,7 +67,7 @@ const statusBody = {
   required: ['modules'],
 } as const;
 
-export async function runnerRoutes(api: FastifyInstance, { database, blobDir }: ApiContext): Promise<void> {
+export async function runnerRoutes(api: FastifyInstance, { database, blobs }: ApiContext): Promise<void> {
   const token = (request: FastifyRequest) => {
     const value = request.headers['x-kubeqa-job-token'];
     return Array.isArray(value) ? value[0] : value;
@@ -159,9 +159,30 @@ export async function runnerRoutes(api: FastifyInstance, { database, blobDir }: 
       const body = request.body;
       if (!Buffer.isBuffer(body))
         throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'the body must be application/octet-stream');
-      const { hash, created } = await putBlob(blobDir, body);
+      const { hash, created } = await blobs.put(body, contentTypeOf(name));
       await linkArtefact(database.query, id, name, hash, body.length, contentTypeOf(name));
       return { hash, uploaded: created, linked: true };
+    },
+  );
+
+  api.get(
+    '/jobs/:id/artefacts/*',
+    { schema: { summary: 'download a result file of the job', tags: ['runner'] } },
+    async (request, reply) => {
+      const id = idOf(request);
+      const name = (request.params as { '*': string })['*'];
+      const [row] = await database.query<{ hash: string; content_type: string }>(
+        `select a.hash, b.content_type from job_artefacts a join blobs b on b.hash = a.hash where a.job_id = $1 and a.name = $2`,
+        [id, name],
+      );
+      if (!row) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${id} has no result file ${name}`);
+      const data = await blobs.get(row.hash);
+      if (!data)
+        throw new KubeqaError(
+          'KQ_ERR_NOT_FOUND',
+          `the content of ${name} (${row.hash}) is missing from the store`,
+        );
+      return reply.type(row.content_type).header('etag', `"${row.hash}"`).send(data);
     },
   );
 
