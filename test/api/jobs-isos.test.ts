@@ -206,6 +206,11 @@ describe('/api/v1/jobs', () => {
     const got = await s.api('GET', `jobs/${child}`);
     expect(got.body.job.parents.Chained).toEqual([parent]);
     expect(got.body.job.settings.WORKER_CLASS).toBe('a,b');
+    const withIso = (await s.api('POST', 'jobs', { TEST: 'iso', ISO: 'x.iso', HDD_1: 'y.qcow2' })).body.id;
+    expect((await s.api('GET', `jobs/${withIso}`)).body.job.assets).toEqual({
+      hdd: ['y.qcow2'],
+      iso: ['x.iso'],
+    });
     // a job still waiting to run cannot be restarted
     expect((await s.api('POST', `jobs/${parent}/restart`)).body.error).toContain('is still scheduled');
     // cancelling the parent skips the child

@@ -16,6 +16,7 @@ import { jobDetails } from '../../db/results.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { type JobRequest, parseJobCreation } from '../../domain/jobs/create-params.js';
 import { isJobResult, isJobState } from '../../domain/jobs/states.js';
+import { assetsOfSettings } from '../../domain/products/settings.js';
 import type { ApiContext } from '../app.js';
 import { intParam, list, requestParams, single } from '../params.js';
 import { flag, idOf, idParams, need, settingsBody } from './common.js';
@@ -174,7 +175,9 @@ export async function jobRoutes(api: FastifyInstance, { database, jobListLimit }
             priority: r.priority ?? 50,
             scheduledProductId: null,
             settings: r.settings,
-            assets: [],
+            assets: assetsOfSettings(
+              Object.fromEntries(Object.entries(r.settings).map(([k, v]) => [k, v.at(-1) ?? ''])),
+            ),
           })),
           edges,
         );
