@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { isKubeqaError } from '../domain/errors.js';
 import { packageRoot } from '../runtime/package-root.js';
 import type { Command } from './command.js';
+import { apiCommand } from './commands/api.js';
 import { operatorCommand } from './commands/operator.js';
 import { upCommand } from './commands/up.js';
 
-const commands: Command[] = [upCommand, operatorCommand];
+const commands: Command[] = [upCommand, operatorCommand, apiCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

@@ -15,8 +15,15 @@ export interface OpenDatabase {
   db: Database;
   /** Plain SQL, for the few places the query builder does not fit. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs `work` in one transaction (committed when it resolves, rolled back when it throws). */
+  transaction<T>(work: (query: QueryFn) => Promise<T>): Promise<T>;
+  /** LISTEN on a channel; resolves once listening, with a function that stops it. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
+
+/** Plain SQL with positional parameters ($1, $2, …), rows back. */
+export type QueryFn = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 export interface PostgresOptions {
   url: string;
@@ -24,8 +31,17 @@ export interface PostgresOptions {
   max?: number;
 }
 
+/** int8 (ids, counts) as JavaScript numbers on both flavours: ids stay far below 2^53. */
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
 export function openPostgres(options: PostgresOptions): OpenDatabase {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.max ?? 10 });
+  const pool = new pg.Pool({ connectionString: options.url, max: options.max ?? 10, types: pgTypes });
   return {
     kind: 'postgres',
     db: drizzlePg(pool, { schema }),
@@ -33,19 +49,57 @@ export function openPostgres(options: PostgresOptions): OpenDatabase {
       const result = await pool.query(sql, params);
       return result.rows as T[];
     },
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        const result = await work(async (sql, params = []) => (await client.query(sql, params)).rows);
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onPayload) {
+      // A dedicated connection: a pooled one would be handed to other queries.
+      const client = new pg.Client({ connectionString: options.url });
+      await client.connect();
+      client.on('notification', (message) => {
+        if (message.channel === channel) onPayload(message.payload ?? '');
+      });
+      client.on('error', () => undefined);
+      await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
+    },
     close: () => pool.end(),
   };
 }
 
 /** The embedded database; `dataDir` keeps it on disk between runs, undefined keeps it in memory. */
 export async function openPglite(dataDir?: string): Promise<OpenDatabase> {
-  const client = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  const parsers = { [INT8_OID]: (value: string) => Number(value) };
+  const client = dataDir ? await PGlite.create(dataDir, { parsers }) : await PGlite.create({ parsers });
   return {
     kind: 'pglite',
     db: drizzlePglite(client, { schema }),
     async query<T>(sql: string, params: unknown[] = []) {
       const result = await client.query(sql, params);
       return result.rows as T[];
+    },
+    transaction: (work) =>
+      client.transaction((tx) =>
+        work(async (sql, params = []) => (await tx.query(sql, params)).rows as never[]),
+      ),
+    async listen(channel, onPayload) {
+      const stop = await client.listen(channel, onPayload);
+      return async () => {
+        await stop();
+      };
     },
     close: () => client.close(),
   };

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'KQ_ERR_INTERNAL'
   | 'KQ_ERR_ILLEGAL_TRANSITION'
   | 'KQ_ERR_INVALID_NEEDLE'
+  | 'KQ_ERR_UNREACHABLE'
   | (string & { readonly __kq?: never });
 
 export class KubeqaError extends Error {

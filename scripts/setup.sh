@@ -41,3 +41,13 @@ fi
 # The needle matcher's OpenCV binding: built once per (package, OpenCV, Node ABI) into
 # ~/.cache/kubeqa/opencv4nodejs and copied into node_modules on later runs and fresh clones.
 "$root/scripts/build-opencv4nodejs.sh"
+
+# openQA's Python client (PyPI `openqa-client`) for the API compatibility tests, in a venv in the
+# cache (never in the repository). Skipped when it imports already.
+cache_root=${KUBEQA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubeqa}
+venv="$cache_root/python"
+if ! "$venv/bin/python" -c 'import openqa_client.client' 2>/dev/null; then
+  say "installing openQA's Python client into $venv"
+  /usr/bin/python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openqa-client>=4.2' >&2
+fi

@@ -43,7 +43,9 @@ export function verifySignature(
   nowSeconds = Math.floor(Date.now() / 1000),
   windowSeconds = HMAC_WINDOW_SECONDS,
 ): SignatureVerdict {
-  if (!/^\d+$/.test(timestamp) || !/^[0-9a-f]{40}$/i.test(hash)) return { ok: false, reason: 'malformed' };
+  // Python's openqa-client sends time.time() with a fraction; the signature covers the string as sent.
+  if (!/^\d+(\.\d+)?$/.test(timestamp) || !/^[0-9a-f]{40}$/i.test(hash))
+    return { ok: false, reason: 'malformed' };
   if (Math.abs(nowSeconds - Number(timestamp)) > windowSeconds) return { ok: false, reason: 'stale' };
   const expected = Buffer.from(apiHash(secret, pathQuery, timestamp), 'hex');
   const given = Buffer.from(hash, 'hex');

@@ -1,0 +1,227 @@
+// Test results the runner reports: per-module progress with steps, artefacts by hash, and the
+// per-job token that authorises it.
+import { randomBytes } from 'node:crypto';
+import { KubeqaError } from '../domain/errors.js';
+import { sha256 } from '../webui/auth/authenticate.js';
+import type { QueryFn } from './connect.js';
+import { changeJobStates } from './jobs.js';
+
+export const MODULE_RESULTS = [
+  'none',
+  'running',
+  'passed',
+  'softfailed',
+  'failed',
+  'skipped',
+  'canceled',
+] as const;
+
+export interface ModuleStep {
+  num: number;
+  kind: 'screen' | 'serial' | 'text' | 'audio';
+  result?: string;
+  title?: string;
+  text?: string;
+  needle?: string;
+  similarity?: number;
+  screenshot?: string;
+  details?: unknown;
+}
+
+export interface ModuleStatus {
+  name: string;
+  category?: string;
+  script?: string;
+  result: string;
+  milestone?: boolean;
+  important?: boolean;
+  fatal?: boolean;
+  always_rollback?: boolean;
+  steps?: ModuleStep[];
+}
+
+/** A new token for the runner of this job; only its hash is kept. Returned once. */
+export async function issueJobToken(q: QueryFn, jobId: number): Promise<string> {
+  const token = randomBytes(24).toString('base64url');
+  const rows = await q('update jobs set token_hash = $2 where id = $1 returning id', [jobId, sha256(token)]);
+  if (rows.length === 0) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${jobId} does not exist`);
+  return token;
+}
+
+export async function checkJobToken(
+  q: QueryFn,
+  jobId: number,
+  token: string | undefined,
+): Promise<{ state: string }> {
+  const [row] = await q<{ token_hash: string | null; state: string }>(
+    'select token_hash, state from jobs where id = $1',
+    [jobId],
+  );
+  if (!row) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${jobId} does not exist`);
+  if (!token || !row.token_hash || row.token_hash !== sha256(token)) {
+    throw new KubeqaError(
+      'KQ_ERR_UNAUTHORIZED',
+      `no valid job token for job ${jobId}`,
+      'send the token issued for this job in X-Kubeqa-Job-Token',
+    );
+  }
+  return { state: row.state };
+}
+
+/** Writes the modules' state (upsert by name) and their steps; moves the job to running on the first report. */
+export async function writeStatus(
+  q: QueryFn,
+  jobId: number,
+  state: string,
+  modules: readonly ModuleStatus[],
+): Promise<void> {
+  const [job] = await q<{ state: string }>('select state from jobs where id = $1 for update', [jobId]);
+  if (!job) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${jobId} does not exist`);
+  if (job.state === 'done' || job.state === 'cancelled') {
+    throw new KubeqaError('KQ_ERR_CONFLICT', `job ${jobId} is ${job.state}; it takes no more status`);
+  }
+  if (state !== job.state) await changeJobStates(q, [{ id: jobId, state }], 'runner');
+  for (const [i, m] of modules.entries()) {
+    const [row] = await q<{ id: number }>(
+      `insert into job_modules (job_id, name, category, script, result, sort_order, milestone, important, fatal, always_rollback)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       on conflict (job_id, name) do update set result = excluded.result, category = excluded.category,
+         script = excluded.script, milestone = excluded.milestone, important = excluded.important,
+         fatal = excluded.fatal, always_rollback = excluded.always_rollback, t_updated = now()
+       returning id`,
+      [
+        jobId,
+        m.name,
+        m.category ?? '',
+        m.script ?? '',
+        m.result,
+        i,
+        !!m.milestone,
+        !!m.important,
+        !!m.fatal,
+        !!m.always_rollback,
+      ],
+    );
+    const moduleId = (row as { id: number }).id;
+    if (!m.steps?.length) continue;
+    const hashes = m.steps.map((s) => s.screenshot).filter((h): h is string => !!h);
+    if (hashes.length > 0) {
+      const known = await q<{ hash: string }>('select hash from blobs where hash = any($1::text[])', [
+        hashes,
+      ]);
+      const missing = hashes.filter((h) => !known.some((k) => k.hash === h));
+      if (missing.length > 0) {
+        throw new KubeqaError(
+          'KQ_ERR_INVALID_ARGUMENT',
+          `screenshot ${missing[0]} of module ${m.name} was not uploaded`,
+          'upload it first (PUT …/artefacts/<name>)',
+        );
+      }
+      await q(
+        'insert into screenshot_links (job_id, hash) select $1, h from unnest($2::text[]) h on conflict do nothing',
+        [jobId, hashes],
+      );
+    }
+    await q(
+      `insert into job_module_steps (module_id, num, kind, result, title, text, needle, similarity, screenshot_hash, details)
+       select $1, * from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::real[], $9::text[], $10::jsonb[])
+       on conflict (module_id, num) do update set kind = excluded.kind, result = excluded.result, title = excluded.title,
+         text = excluded.text, needle = excluded.needle, similarity = excluded.similarity,
+         screenshot_hash = excluded.screenshot_hash, details = excluded.details`,
+      [
+        moduleId,
+        m.steps.map((s) => s.num),
+        m.steps.map((s) => s.kind),
+        m.steps.map((s) => s.result ?? 'none'),
+        m.steps.map((s) => s.title ?? null),
+        m.steps.map((s) => s.text ?? null),
+        m.steps.map((s) => s.needle ?? null),
+        m.steps.map((s) => s.similarity ?? null),
+        m.steps.map((s) => s.screenshot ?? null),
+        m.steps.map((s) => (s.details === undefined ? null : JSON.stringify(s.details))),
+      ],
+    );
+  }
+}
+
+export async function knownBlob(q: QueryFn, hash: string): Promise<boolean> {
+  return (await q('select 1 from blobs where hash = $1', [hash])).length > 0;
+}
+
+export async function linkArtefact(
+  q: QueryFn,
+  jobId: number,
+  name: string,
+  hash: string,
+  size?: number,
+  contentType?: string,
+): Promise<void> {
+  if (size !== undefined) {
+    await q(
+      'insert into blobs (hash, size, content_type) values ($1, $2, $3) on conflict (hash) do nothing',
+      [hash, size, contentType ?? 'application/octet-stream'],
+    );
+  }
+  await q(
+    `insert into job_artefacts (job_id, name, hash) values ($1, $2, $3)
+     on conflict (job_id, name) do update set hash = excluded.hash, t_created = now()`,
+    [jobId, name, hash],
+  );
+}
+
+/** openQA's `testresults`: modules in order, each with its steps. */
+export async function jobDetails(q: QueryFn, jobId: number): Promise<Record<string, unknown>[]> {
+  const modules = await q<{
+    id: number;
+    name: string;
+    category: string;
+    script: string;
+    result: string;
+    milestone: boolean;
+    important: boolean;
+    fatal: boolean;
+    always_rollback: boolean;
+  }>(
+    'select id, name, category, script, result, milestone, important, fatal, always_rollback from job_modules where job_id = $1 order by sort_order, id',
+    [jobId],
+  );
+  const steps = await q<{
+    module_id: number;
+    num: number;
+    kind: string;
+    result: string;
+    title: string | null;
+    text: string | null;
+    needle: string | null;
+    similarity: number | null;
+    screenshot_hash: string | null;
+  }>(
+    `select s.module_id, s.num, s.kind, s.result, s.title, s.text, s.needle, s.similarity, s.screenshot_hash
+       from job_module_steps s join job_modules m on m.id = s.module_id where m.job_id = $1 order by s.module_id, s.num`,
+    [jobId],
+  );
+  return modules.map((m) => ({
+    name: m.name,
+    category: m.category,
+    script: m.script,
+    result: m.result,
+    flags: [
+      m.milestone && 'milestone',
+      m.important && 'important',
+      m.fatal && 'fatal',
+      m.always_rollback && 'always_rollback',
+    ].filter(Boolean),
+    details: steps
+      .filter((s) => Number(s.module_id) === Number(m.id))
+      .map((s) => ({
+        num: s.num,
+        type: s.kind,
+        result: s.result,
+        title: s.title,
+        text: s.text,
+        needle: s.needle,
+        similarity: s.similarity,
+        screenshot: s.screenshot_hash,
+      })),
+  }));
+}

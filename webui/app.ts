@@ -1,0 +1,106 @@
+// The kubeqa web server as a fastify app built from options, so that tests, `kubeqa up` and a
+// deployment all embed the same thing. API routes live in ./api (one module per route family);
+// the UI pages and websockets join as further modules.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { OpenDatabase } from '../db/connect.js';
+import { KubeqaError } from '../domain/errors.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { apiKeyRoutes } from './api/api-keys.js';
+import { assetRoutes } from './api/assets.js';
+import { commentRoutes } from './api/comments.js';
+import { configRoutes } from './api/config.js';
+import { isoRoutes } from './api/isos.js';
+import { jobGroupRoutes, parentGroupRoutes } from './api/job-groups.js';
+import { jobTemplateRoutes } from './api/job-templates.js';
+import { jobRoutes } from './api/jobs.js';
+import { openApiRoutes, recordRoutes } from './api/openapi.js';
+import { runnerRoutes } from './api/runner.js';
+import { sessionRoutes } from './api/session.js';
+import { workerRoutes } from './api/workers.js';
+import { installAudit } from './audit.js';
+import { type AuthOptions, authenticate } from './auth/authenticate.js';
+import { type BlobStore, dirBlobStore } from './blob-store.js';
+import { installErrorHandling } from './errors.js';
+import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
+import { installBodyParsers } from './params.js';
+
+export interface AppOptions {
+  database: OpenDatabase;
+  log?: Logger;
+  auth?: AuthOptions;
+  /** Where uploaded result files (screenshots, logs) are kept, content-addressed: a directory… */
+  blobDir?: string;
+  /** …or any store (S3: `s3BlobStore`); one of the two is required. */
+  blobStore?: BlobStore;
+  /** Largest accepted request body in bytes (default 64 MiB). */
+  bodyLimit?: number;
+  /** Jobs per page of GET /api/v1/jobs without `limit` (default 10,000; a Link header points to the next page). */
+  jobListLimit?: number;
+  /** Forward job events to this webhook (see events/webhook.ts). */
+  webhook?: Omit<WebhookOptions, 'log'>;
+}
+
+export interface ApiContext {
+  database: OpenDatabase;
+  log: Logger;
+  blobs: BlobStore;
+  jobListLimit?: number;
+}
+
+function blobStoreOf(options: AppOptions): BlobStore {
+  if (options.blobStore) return options.blobStore;
+  if (options.blobDir) return dirBlobStore(options.blobDir);
+  throw new KubeqaError(
+    'KQ_ERR_INVALID_ARGUMENT',
+    'buildApp needs blobDir or blobStore',
+    'where result files are kept',
+  );
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const log = options.log ?? createLogger('webui');
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
+  });
+  installBodyParsers(app);
+  installErrorHandling(app, log);
+  const routes = recordRoutes(app);
+  installAudit(app, options.database, log);
+  // Credentials are checked when a route asks who is calling (api/common.ts `need`), once per request.
+  app.decorateRequest('principalPromise', undefined);
+  app.decorateRequest('authenticate', function (this: FastifyRequest) {
+    this.principalPromise ??= authenticate(this, options.database, options.auth);
+    return this.principalPromise;
+  });
+  const ctx: ApiContext = {
+    database: options.database,
+    log,
+    blobs: blobStoreOf(options),
+    jobListLimit: options.jobListLimit,
+  };
+  await app.register(
+    async (api) => {
+      await jobRoutes(api, ctx);
+      await isoRoutes(api, ctx);
+      await workerRoutes(api, ctx);
+      await assetRoutes(api, ctx);
+      await configRoutes(api, ctx);
+      await jobGroupRoutes(api, ctx);
+      await parentGroupRoutes(api, ctx);
+      await jobTemplateRoutes(api, ctx);
+      await commentRoutes(api, ctx);
+      await apiKeyRoutes(api, ctx);
+      await runnerRoutes(api, ctx);
+      await sessionRoutes(api, ctx);
+      await openApiRoutes(api, routes);
+    },
+    { prefix: '/api/v1' },
+  );
+  if (options.webhook) {
+    const stop = await startWebhookSink(options.database, { ...options.webhook, log });
+    app.addHook('onClose', async () => stop());
+  }
+  return app;
+}
