@@ -84,22 +84,41 @@ export class DependencyGraph {
     testOf: (job: number) => string,
     include: (job: number) => boolean = () => true,
   ): number[] {
-    const order: number[] = [];
+    const childrenOf = (job: number) =>
+      this.childrenOf(job, 'directly_chained')
+        .filter(include)
+        .sort((a, b) => compareText(testOf(a), testOf(b)) || a - b);
+    // Which jobs take part (and no cycle among them).
+    const members = new Set<number>();
     const onPath = new Set<number>();
-    const visit = (job: number) => {
+    const collect = (job: number) => {
       if (onPath.has(job))
         throw new KubeqaError(
           'KQ_ERR_INVALID_ARGUMENT',
           `directly chained dependencies of job ${root} form a cycle at job ${job}`,
           'remove the cycle from START_DIRECTLY_AFTER_TEST',
         );
+      if (members.has(job)) return;
       onPath.add(job);
-      order.push(job);
-      const next = this.childrenOf(job, 'directly_chained')
-        .filter(include)
-        .sort((a, b) => compareText(testOf(a), testOf(b)) || a - b);
-      for (const child of next) visit(child);
+      members.add(job);
+      for (const child of childrenOf(job)) collect(child);
       onPath.delete(job);
+    };
+    collect(root);
+    // Depth first, each job once, and only after all of its directly chained parents that take
+    // part (a job with two such parents runs after the later one).
+    const order: number[] = [];
+    const emitted = new Set<number>();
+    const visit = (job: number) => {
+      if (emitted.has(job)) return;
+      if (
+        job !== root &&
+        this.parentsOf(job, 'directly_chained').some((p) => members.has(p) && !emitted.has(p))
+      )
+        return;
+      emitted.add(job);
+      order.push(job);
+      for (const child of childrenOf(job)) visit(child);
     };
     visit(root);
     return order;

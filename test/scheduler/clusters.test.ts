@@ -156,3 +156,16 @@ describe('restart set', () => {
     expect(restartSet(graph, lookup, 2, { skipChildren: true })).toEqual([1, 2, 5, 6]);
   });
 });
+
+describe('directly chained sequences with a job of two parents', () => {
+  it('runs the job once, after both parents (found by the property test, seed -1712167232)', () => {
+    const graph = new DependencyGraph([
+      { parent: 1, child: 2, kind: 'directly_chained' },
+      { parent: 2, child: 3, kind: 'directly_chained' },
+      { parent: 1, child: 3, kind: 'directly_chained' },
+    ]);
+    expect(graph.directlyChainedSequence(1, (id) => `test-${id}`)).toEqual([1, 2, 3]);
+    // Even when the name order would put the shared child first.
+    expect(graph.directlyChainedSequence(1, (id) => (id === 3 ? 'a' : `z-${id}`))).toEqual([1, 2, 3]);
+  });
+});
