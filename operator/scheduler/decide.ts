@@ -75,6 +75,7 @@ class Pass {
     const finishedNow = this.expireAndAbandon();
     const followUp = [...new Set([...this.input.finished, ...finishedNow])].sort((a, b) => a - b);
     for (const id of followUp) this.followUp(id);
+    this.skipChildrenOfFailedParents();
     this.assign();
     const reasons = new Map<number, string>();
     const offsets = new Map<number, number>();
@@ -236,6 +237,20 @@ class Pass {
         this.change(id, 'cancelled', 'skipped', `skipped: related job ${origin} ended ${result}`);
       else this.change(id, 'cancelled', 'parallel_failed', `stopped: related job ${origin} ended ${result}`);
     }
+  }
+
+  // --- 3: skips ---------------------------------------------------------------------------------
+
+  /**
+   * Skips every scheduled job whose chained or directly chained parent ended without passing (and,
+   * through stopRelated, what depends on it) before any slot is handed out, so no job is assigned
+   * in a pass that also skips it.
+   */
+  private skipChildrenOfFailedParents(): void {
+    const scheduled = [...this.jobs.keys()]
+      .filter((id) => this.st(id)?.state === 'scheduled')
+      .sort((a, b) => a - b);
+    for (const id of scheduled) if (this.st(id)?.state === 'scheduled') this.blockedBy(id);
   }
 
   // --- 4: assignment --------------------------------------------------------------------------
