@@ -95,7 +95,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     if (this.running) return;
     await this.loop;
     this.running = true;
-    await this.relist();
+    await this.initialList();
     this.loop = this.watchLoop();
     this.watchdog = setInterval(
       () => this.checkStale(),
@@ -130,6 +130,29 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
       );
       this.lastActivity = Date.now();
       this.restart('stale');
+    }
+  }
+
+  /**
+   * The first list, retried while the server is not ready for it: 429 (a new CRD's storage is
+   * still initialising), 5xx, or a connection error. Other errors (403, 404) are final.
+   */
+  private async initialList(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.relist();
+        return;
+      } catch (error) {
+        const status = error instanceof KubeApiError ? error.statusCode : undefined;
+        const retryable = status === undefined || status === 429 || status >= 500;
+        if (!retryable || !this.running) throw error;
+        const delay = Math.min(this.retryBaseMs * 2 ** attempt, 5_000);
+        this.options.log?.info(
+          { path: this.path, err: (error as Error).message, delay },
+          'list not possible yet; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

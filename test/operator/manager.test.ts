@@ -8,7 +8,7 @@ import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { buildTestPod } from '../../operator/pods/build-pod.js';
 import { createLogger } from '../../runtime/logger.js';
 import { createDatabase, testEnv } from '../env/index.js';
-import { waitForObject } from './wait.js';
+import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'manager-tests';
 const WORKERS = `/apis/${KUBEQA_API_VERSION}/namespaces/${NS}/workers`;
@@ -84,16 +84,13 @@ describe('the operator', () => {
     // Pausing the pool shows up in its condition and as a Warning event.
     await client.patch(`${WORKERS}/pool-a`, { spec: { maxJobs: 0 } });
     await waitForObject<Worker>(client, WORKERS, 'pool-a', (w) => ready(w, 'False', 'Paused'));
-    const events = await client.get<{
-      items: Array<{ reason: string; type: string; involvedObject: { name: string } }>;
-    }>(`/api/v1/namespaces/${NS}/events`);
-    expect(events.items).toContainEqual(
-      expect.objectContaining({
-        reason: 'Paused',
-        type: 'Warning',
-        involvedObject: expect.objectContaining({ name: 'pool-a' }),
-      }),
+    const event = await waitForItem<{ reason: string; type: string }>(
+      client,
+      `/api/v1/namespaces/${NS}/events`,
+      'involvedObject.name=pool-a,reason=Paused',
+      () => true,
     );
+    expect(event.type).toBe('Warning');
 
     const base = `http://127.0.0.1:${op.health.port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
