@@ -7,9 +7,10 @@ import { packageRoot } from '../runtime/package-root.js';
 import type { Command } from './command.js';
 import { apiCommand } from './commands/api.js';
 import { operatorCommand } from './commands/operator.js';
+import { serverCommand } from './commands/server.js';
 import { upCommand } from './commands/up.js';
 
-const commands: Command[] = [upCommand, operatorCommand, apiCommand];
+const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

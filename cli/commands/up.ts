@@ -1,16 +1,18 @@
 // `kubeqa up`: the embedded default in one process. So far it brings up what exists: the
-// embedded PostgreSQL (PGlite, on disk, migrated), the QEMU accelerator check, and a small HTTP
-// server with /healthz and a status page. The API, the scheduler and the local runner join it
+// embedded PostgreSQL (PGlite, on disk, migrated), the QEMU accelerator check, and the web server
+// with the openQA-compatible API (/api/v1), /healthz and a status page. The API, the scheduler and the local runner join it
 // as they land (see docs/development.md).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Fastify from 'fastify';
 import { type OpenDatabase, openPglite } from '../../db/connect.js';
 import { migrate } from '../../db/migrate.js';
+import { ensureLocalAdmin } from '../../db/users.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { createLogger } from '../../runtime/logger.js';
 import { dataHome } from '../../runtime/paths.js';
+import { buildApp } from '../../webui/app.js';
+import { healthRoute } from '../../webui/health.js';
 import { detectAccelerator } from '../../worker-image/qemu/kvm-probe.js';
 import type { Command } from '../command.js';
 
@@ -24,7 +26,7 @@ Starts kubeqa's embedded default in this process and prints its URL.
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'start the embedded default (database, web server) in one process',
+  summary: 'start the embedded default (database, API, web server) in one process',
   async run(args) {
     const { values } = parseArgs({
       args,
@@ -57,19 +59,25 @@ export const upCommand: Command = {
     log.info({ dbDir, instanceId, ms: Date.now() - started }, 'embedded database ready');
     const accelerator = await detectAccelerator({ log: (line) => log.info(line) });
 
-    const app = Fastify({ logger: false });
-    app.get('/healthz', async () => ({ status: 'ok', database: database.kind, instanceId }));
+    const { apiKey } = await ensureLocalAdmin(database.query);
+    const clientConf = join(dataDir, 'client.conf');
+    const app = await buildApp({ database, log, blobDir: join(dataDir, 'blobs') });
+    healthRoute(app, database, { instanceId });
     app.get('/', async (_request, reply) =>
       reply
         .type('text/html; charset=utf-8')
         .send(
           `<!doctype html><html lang="en"><meta charset="utf-8"><title>kubeqa</title><body><h1>kubeqa (embedded mode)</h1>` +
             `<ul><li>database: embedded PostgreSQL in ${escapeHtml(dbDir)}</li><li>QEMU accelerator: ${accelerator.accel} — ${escapeHtml(accelerator.reason)}</li></ul>` +
-            '<p>The API, the scheduler and the local test runner are being built; see docs/development.md.</p></body></html>',
+            '<p>The openQA-compatible API is at <a href="/api/v1/openapi.json">/api/v1</a>. The scheduler, the local test runner and the pages are being built; see docs/development.md.</p></body></html>',
         ),
     );
     const url = await app.listen({ host: values.host, port });
-    process.stdout.write(`kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n`);
+    const host = url.replace(/^https?:\/\//, '');
+    writeFileSync(clientConf, `[${host}]\nkey = ${apiKey.key}\nsecret = ${apiKey.secret}\n`, { mode: 0o600 });
+    process.stdout.write(
+      `kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n  API: ${url}/api/v1 (key and secret of the admin in ${clientConf}, openQA's client.conf format)\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);

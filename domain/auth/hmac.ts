@@ -7,11 +7,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const HMAC_WINDOW_SECONDS = 300;
 
-export interface SignedHeaders {
+/** A type alias, not an interface, so it fits wherever a plain header record is wanted. */
+export type SignedHeaders = {
   'X-API-Key': string;
   'X-API-Microtime': string;
   'X-API-Hash': string;
-}
+};
 
 /** The hex signature of `pathQuery` (path plus `?query` when there is one) at `timestamp`. */
 export function apiHash(secret: string, pathQuery: string, timestamp: string | number): string {

@@ -1,10 +1,11 @@
 // `kubeqa up` as a user runs it: a real process, a real port, data kept between runs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { signRequest } from '../../domain/auth/hmac.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kubeqa-up-test-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -67,6 +68,20 @@ describe('kubeqa up', () => {
     expect(health.instanceId).toMatch(/^[0-9a-f-]{36}$/);
     const page = await (await fetch(first.url)).text();
     expect(page).toContain('QEMU accelerator: ');
+    // The API answers, signed with the admin key written to client.conf (openQA's format).
+    const conf = readFileSync(join(dataDir, 'client.conf'), 'utf8');
+    const key = /key = (\S+)/.exec(conf)?.[1];
+    const secret = /secret = (\S+)/.exec(conf)?.[1];
+    expect(key).toMatch(/^[0-9A-F]{16}$/i);
+    expect((await fetch(`${first.url}/api/v1/jobs`)).status).toBe(200);
+    const pathQuery = '/api/v1/machines?name=64bit&backend=qemu';
+    const signed = await fetch(`${first.url}${pathQuery}`, {
+      method: 'POST',
+      headers: signRequest(key!, secret!, pathQuery),
+    });
+    const unsigned = await fetch(`${first.url}/api/v1/machines?name=other&backend=qemu`, { method: 'POST' });
+    expect(unsigned.status).toBe(403);
+    expect(signed.status).toBeLessThan(300);
     expect(await first.stop()).toBe(0);
 
     const second = await startUp();

@@ -1,0 +1,87 @@
+// `kubeqa server`: the web UI/API as deployed (PostgreSQL, result files in S3 or a directory).
+// Applies the migrations at start under an advisory lock, so several replicas start safely.
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { openPostgres } from '../../db/connect.js';
+import { migrate } from '../../db/migrate.js';
+import { ensureUser, setPassword } from '../../db/users.js';
+import { KubeqaError } from '../../domain/errors.js';
+import { createLogger } from '../../runtime/logger.js';
+import { buildApp } from '../../webui/app.js';
+import { s3BlobStore } from '../../webui/blob-store.js';
+import { healthRoute } from '../../webui/health.js';
+import { SERVER_ENV, serverConfigFromEnv } from '../../webui/server-config.js';
+import type { Command } from '../command.js';
+
+const HELP = `usage: kubeqa server [--host 0.0.0.0] [--port 9526]
+
+Runs kubeqa's web UI and API against PostgreSQL. Configuration from the environment:
+${Object.entries(SERVER_ENV)
+  .map(([name, meaning]) => `  ${name.padEnd(24)} ${meaning}`)
+  .join('\n')}
+`;
+
+/** An arbitrary constant: the key of the advisory lock taken while migrating. */
+const MIGRATION_LOCK = 7_135_424_001;
+
+export const serverCommand: Command = {
+  name: 'server',
+  summary: 'run the web UI and API against PostgreSQL (as deployed)',
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        host: { type: 'string', default: '0.0.0.0' },
+        port: { type: 'string', default: '9526' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `--port must be a number from 0 to 65535, got '${values.port}'`,
+      );
+    }
+    const config = serverConfigFromEnv();
+    const log = createLogger('kubeqa-server');
+    if (config.oidcIssuer)
+      log.warn(
+        { issuer: config.oidcIssuer },
+        'OIDC login is not implemented yet; KUBEQA_OIDC_ISSUER is ignored',
+      );
+    const database = openPostgres({ url: config.databaseUrl, max: 20 });
+    await database.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await migrate(database);
+    } finally {
+      await database.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+    if (config.admin) {
+      const userId = await ensureUser(database.query, config.admin.user, 'admin');
+      await database.query("update users set role = 'admin' where id = $1", [userId]);
+      await setPassword(database.query, userId, config.admin.password);
+    }
+    if (!config.s3) mkdirSync(config.blobDir, { recursive: true });
+    const app = await buildApp({
+      database,
+      log,
+      ...(config.s3 ? { blobStore: s3BlobStore(config.s3) } : { blobDir: config.blobDir }),
+    });
+    healthRoute(app, database);
+    const url = await app.listen({ host: values.host, port });
+    log.info({ url }, 'kubeqa server listening');
+    process.stdout.write(`kubeqa server: ${url}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await app.close();
+    await database.close();
+    return 0;
+  },
+};
