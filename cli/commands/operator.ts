@@ -5,6 +5,7 @@ import { OPERATOR_ENV, operatorConfigFromEnv } from '../../operator/config.js';
 import { runOperator } from '../../operator/manager.js';
 import { createLogger } from '../../runtime/logger.js';
 import type { Command } from '../command.js';
+import { untilStopSignal } from '../process-helpers.js';
 
 const HELP = `usage: kubeqa operator [--kubeconfig FILE]
 
@@ -36,10 +37,7 @@ export const operatorCommand: Command = {
     );
     const reason = await Promise.race([
       operator.lostLeadership.then(() => 'lost leadership'),
-      new Promise<string>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      }),
+      untilStopSignal(),
     ]);
     log.info({ reason }, 'stopping');
     await operator.stop();

@@ -5,13 +5,13 @@ import { parseArgs } from 'node:util';
 import { openPostgres } from '../../db/connect.js';
 import { migrate } from '../../db/migrate.js';
 import { ensureUser, setPassword } from '../../db/users.js';
-import { KubeqaError } from '../../domain/errors.js';
 import { createLogger } from '../../runtime/logger.js';
 import { buildApp } from '../../webui/app.js';
 import { s3BlobStore } from '../../webui/blob-store.js';
 import { healthRoute } from '../../webui/health.js';
 import { SERVER_ENV, serverConfigFromEnv } from '../../webui/server-config.js';
 import type { Command } from '../command.js';
+import { parsePort, untilStopSignal } from '../process-helpers.js';
 
 const HELP = `usage: kubeqa server [--host 0.0.0.0] [--port 9526]
 
@@ -40,13 +40,7 @@ export const serverCommand: Command = {
       process.stdout.write(HELP);
       return 0;
     }
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new KubeqaError(
-        'KQ_ERR_INVALID_ARGUMENT',
-        `--port must be a number from 0 to 65535, got '${values.port}'`,
-      );
-    }
+    const port = parsePort(values.port);
     const config = serverConfigFromEnv();
     const log = createLogger('kubeqa-server');
     if (config.oidcIssuer)
@@ -76,10 +70,7 @@ export const serverCommand: Command = {
     const url = await app.listen({ host: values.host, port });
     log.info({ url }, 'kubeqa server listening');
     process.stdout.write(`kubeqa server: ${url}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+    await untilStopSignal();
     await app.close();
     await database.close();
     return 0;

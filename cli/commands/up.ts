@@ -15,6 +15,7 @@ import { buildApp } from '../../webui/app.js';
 import { healthRoute } from '../../webui/health.js';
 import { detectAccelerator } from '../../worker-image/qemu/kvm-probe.js';
 import type { Command } from '../command.js';
+import { parsePort, untilStopSignal } from '../process-helpers.js';
 
 const HELP = `usage: kubeqa up [--host 127.0.0.1] [--port 9526] [--data-dir DIR]
 
@@ -41,13 +42,7 @@ export const upCommand: Command = {
       process.stdout.write(HELP);
       return 0;
     }
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new KubeqaError(
-        'KQ_ERR_INVALID_ARGUMENT',
-        `--port must be a number from 0 to 65535, got '${values.port}'`,
-      );
-    }
+    const port = parsePort(values.port);
     const log = createLogger('kubeqa-up');
     const dataDir = values['data-dir'] ?? dataHome();
     mkdirSync(dataDir, { recursive: true });
@@ -78,11 +73,7 @@ export const upCommand: Command = {
     process.stdout.write(
       `kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n  API: ${url}/api/v1 (key and secret of the admin in ${clientConf}, openQA's client.conf format)\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await untilStopSignal();
     await app.close();
     await database.close();
     log.info('stopped');
