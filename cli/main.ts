@@ -6,11 +6,12 @@ import { isKubeqaError } from '../domain/errors.js';
 import { packageRoot } from '../runtime/package-root.js';
 import type { Command } from './command.js';
 import { apiCommand } from './commands/api.js';
+import { cacheCommand } from './commands/cache.js';
 import { operatorCommand } from './commands/operator.js';
 import { serverCommand } from './commands/server.js';
 import { upCommand } from './commands/up.js';
 
-const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand];
+const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand, cacheCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

@@ -13,6 +13,11 @@ export type ErrorCode =
   | 'KQ_ERR_ILLEGAL_TRANSITION'
   | 'KQ_ERR_INVALID_NEEDLE'
   | 'KQ_ERR_UNREACHABLE'
+  | 'KQ_ERR_INVALID_ASSET'
+  | 'KQ_ERR_CHECKSUM_MISMATCH'
+  | 'KQ_ERR_STORAGE'
+  | 'KQ_ERR_DOWNLOAD'
+  | 'KQ_ERR_CACHE'
   | (string & { readonly __kq?: never });
 
 export class KubeqaError extends Error {

@@ -1,0 +1,4 @@
+export * from './cleanup.js';
+export * from './eviction.js';
+export * from './types.js';
+export * from './url-settings.js';

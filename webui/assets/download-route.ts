@@ -1,0 +1,108 @@
+// A fastify plugin that serves asset files to remote workers (their cache in remote mode):
+//   GET|HEAD /api/v1/assets/:type/:name/file
+// Requests must be signed with an API key as openQA's clients sign them (domain/auth/hmac.ts):
+// no signature → 401, unknown key, wrong signature or a time outside ±300 s → 403. Range requests
+// (`bytes=N-`) let an interrupted download resume. The key lookup is injected, so the server wires
+// it to its API-key table and tests to a map.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { assetKey, isAssetType } from '../../domain/assets/types.js';
+import { verifySignature } from '../../domain/auth/hmac.js';
+import { KubeqaError } from '../../domain/errors.js';
+import type { AssetStore } from '../../runtime/storage/store.js';
+
+export interface AssetDownloadRouteOptions {
+  store: AssetStore;
+  /** The secret of an API key, or undefined when there is no such (valid) key. */
+  lookupSecret: (apiKey: string) => Promise<string | undefined> | string | undefined;
+  /** Seconds since the epoch (tests pin it). */
+  nowSeconds?: () => number;
+}
+
+interface Params {
+  type: string;
+  name: string;
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> = async (app, options) => {
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const key = header(request, 'x-api-key');
+    const time = header(request, 'x-api-microtime');
+    const hash = header(request, 'x-api-hash');
+    if (!key || !time || !hash) {
+      await reply.code(401).send({
+        error:
+          'authentication required: sign the request with an API key (X-API-Key, X-API-Microtime, X-API-Hash)',
+      });
+      return false;
+    }
+    const secret = await options.lookupSecret(key);
+    if (!secret) {
+      await reply.code(403).send({ error: 'unknown or expired API key' });
+      return false;
+    }
+    const verdict = verifySignature(secret, request.url, time, hash, options.nowSeconds?.());
+    if (!verdict.ok) {
+      const why = {
+        stale: 'the request time is more than 300 s away from the server time (check the clock)',
+        'bad-hash': 'the signature does not match (wrong secret?)',
+        malformed: 'the signature headers are malformed',
+      }[verdict.reason];
+      await reply.code(403).send({ error: `API key signature refused: ${why}` });
+      return false;
+    }
+    return true;
+  };
+
+  const serve = async (
+    request: FastifyRequest<{ Params: Params }>,
+    reply: FastifyReply,
+    withBody: boolean,
+  ) => {
+    if (!(await authenticate(request, reply))) return reply;
+    const { type, name } = request.params;
+    let key: string;
+    try {
+      if (!isAssetType(type)) throw new KubeqaError('KQ_ERR_INVALID_ASSET', `'${type}' is not an asset type`);
+      key = assetKey(type, name);
+    } catch (error) {
+      return reply.code(400).send({ error: (error as Error).message });
+    }
+    const facts = await options.store.stat(key);
+    if (!facts) return reply.code(404).send({ error: `asset ${key} does not exist` });
+    let offset = 0;
+    const range = /^bytes=(\d+)-$/.exec(header(request, 'range') ?? '');
+    if (range?.[1]) {
+      offset = Number(range[1]);
+      if (offset >= facts.size) {
+        return reply
+          .code(416)
+          .header('Content-Range', `bytes */${facts.size}`)
+          .send({ error: 'range not satisfiable' });
+      }
+      reply.code(206).header('Content-Range', `bytes ${offset}-${facts.size - 1}/${facts.size}`);
+    }
+    reply
+      .header('Accept-Ranges', 'bytes')
+      .header('ETag', `"${facts.etag}"`)
+      .header('Last-Modified', facts.lastModified.toUTCString())
+      .header('Content-Type', 'application/octet-stream')
+      .header('Content-Length', String(facts.size - offset));
+    if (facts.sha256) reply.header('X-Kubeqa-Sha256', facts.sha256);
+    if (!withBody) return reply.send();
+    return reply.send(await options.store.get(key, { offset }));
+  };
+
+  app.get<{ Params: Params }>(
+    '/api/v1/assets/:type/:name/file',
+    { exposeHeadRoute: false },
+    (request, reply) => serve(request, reply, true),
+  );
+  app.head<{ Params: Params }>('/api/v1/assets/:type/:name/file', (request, reply) =>
+    serve(request, reply, false),
+  );
+};
