@@ -109,9 +109,10 @@ export class LocalStore implements AssetStore {
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
+    const path = this.path(key);
     let facts: Awaited<ReturnType<typeof stat>>;
     try {
-      facts = await stat(this.path(key));
+      facts = await stat(path);
     } catch {
       return undefined;
     }

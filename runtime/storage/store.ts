@@ -2,6 +2,7 @@
 // two implementations: S3 (s3-store.ts, MinIO or any S3-compatible service) and a local directory
 // (local-store.ts, the embedded mode). Keys are relative (`iso/foo.iso`); each store adds its prefix.
 import type { Readable } from 'node:stream';
+import { KubeqaError } from '../../domain/errors.js';
 
 export interface StoredObject {
   key: string;
@@ -60,7 +61,11 @@ export function checkKey(key: string): string {
     key.startsWith('/') ||
     segments.some((s) => s === '' || s === '.' || s === '..' || s.startsWith('.kubeqa-'))
   ) {
-    throw new Error(`invalid store key '${key.slice(0, 200)}'`);
+    throw new KubeqaError(
+      'KQ_ERR_INVALID_ARGUMENT',
+      `invalid store key '${key.slice(0, 200)}'`,
+      'keys are relative paths of non-empty segments without . or ..',
+    );
   }
   return key;
 }

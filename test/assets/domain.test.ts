@@ -1,0 +1,214 @@
+// The pure asset decisions: cache eviction order, group-limit cleanup, `*_URL` settings, names.
+import { describe, expect, it } from 'vitest';
+import { orphanedObjects, selectAssetsToDelete } from '../../domain/assets/cleanup.js';
+import { lruOrder, planEviction } from '../../domain/assets/eviction.js';
+import { assetKey, assetTypeFromSetting, validateAssetName } from '../../domain/assets/types.js';
+import { hostAllowed, planUrlDownloads } from '../../domain/assets/url-settings.js';
+import { backoffDelay, isTransient } from '../../runtime/storage/retry.js';
+
+const GiB = 1024 ** 3;
+
+describe('cache eviction plan', () => {
+  const entries = [
+    { name: 'iso/c', size: 3 * GiB, lastUse: 300, inUse: false },
+    { name: 'iso/a', size: 2 * GiB, lastUse: 100, inUse: false },
+    { name: 'hdd/b', size: 4 * GiB, lastUse: 200, inUse: true },
+    { name: 'hdd/d', size: 1 * GiB, lastUse: 400, inUse: false },
+  ];
+
+  it('orders least recently used first', () => {
+    expect(lruOrder(entries).map((e) => e.name)).toEqual(['iso/a', 'hdd/b', 'iso/c', 'hdd/d']);
+  });
+
+  it('evicts the oldest unused assets until the new one fits, skipping ones in use', () => {
+    // 10 GiB cached, limit 12, 5 incoming: 3 GiB must go → a (2), then b is in use, then c (3).
+    const plan = planEviction({ entries, limitBytes: 12 * GiB, incomingBytes: 5 * GiB, minFreePercent: 0 });
+    expect(plan).toEqual({ fits: true, evict: ['iso/a', 'iso/c'], freedBytes: 5 * GiB });
+  });
+
+  it('evicts nothing when everything fits', () => {
+    expect(
+      planEviction({ entries, limitBytes: 20 * GiB, incomingBytes: 5 * GiB, minFreePercent: 0 }).evict,
+    ).toEqual([]);
+  });
+
+  it('keeps the minimum free share of the disk', () => {
+    // Under the size limit, but 100 GiB disk with 12 GiB free must keep 10 % free after 4 GiB more.
+    const plan = planEviction({
+      entries,
+      limitBytes: 100 * GiB,
+      incomingBytes: 4 * GiB,
+      disk: { totalBytes: 100 * GiB, freeBytes: 12 * GiB },
+      minFreePercent: 10,
+    });
+    expect(plan).toEqual({ fits: true, evict: ['iso/a'], freedBytes: 2 * GiB });
+  });
+
+  it('says why it cannot make room when jobs hold too much', () => {
+    const plan = planEviction({ entries, limitBytes: 6 * GiB, incomingBytes: 3 * GiB, minFreePercent: 0 });
+    expect(plan.fits).toBe(false);
+    expect(plan.fits === false && plan.reason).toMatch(
+      /exceed its limit of 6.0 GiB.*4.0 GiB held by running jobs/,
+    );
+    const tooBig = planEviction({ entries: [], limitBytes: GiB, incomingBytes: 2 * GiB, minFreePercent: 0 });
+    expect(tooBig.fits === false && tooBig.reason).toMatch(/larger than the cache limit/);
+  });
+});
+
+describe('group-limit cleanup', () => {
+  const base = { fixed: false, pending: false, createdAt: 0 };
+  it('keeps the newest assets of each group within its limit, never fixed or pending ones', () => {
+    const decision = selectAssetsToDelete({
+      assets: [
+        { ...base, id: 'new', size: 4, groups: [1], lastUse: 400 },
+        { ...base, id: 'mid', size: 4, groups: [1], lastUse: 300 },
+        { ...base, id: 'old', size: 4, groups: [1], lastUse: 200 },
+        { ...base, id: 'pending-old', size: 4, groups: [1], lastUse: 100, pending: true },
+        { ...base, id: 'fixed-old', size: 100, groups: [1], lastUse: 50, fixed: true },
+        { ...base, id: 'shared', size: 4, groups: [1, 2], lastUse: 150 },
+      ],
+      groupLimits: new Map([
+        [1, 112],
+        [2, 10],
+      ]),
+      untrackedMaxAgeMs: 1000,
+      now: 1000,
+    });
+    // Group 1: fixed (100) + pending (4) count first, then new (4) fits (108), mid does not (112 ok?)
+    // 108 + 4 = 112 ≤ 112 → mid kept; old does not fit → deleted; shared kept by group 2.
+    expect(decision.delete).toEqual([{ id: 'old', reason: 'over the size limit of job group(s) 1' }]);
+    expect(decision.keptBytesByGroup.get(1)).toBe(112);
+    expect(decision.keptBytesByGroup.get(2)).toBe(4);
+  });
+
+  it('removes assets of no group after the grace period, and finds orphaned store objects', () => {
+    const decision = selectAssetsToDelete({
+      assets: [
+        { ...base, id: 'stale', size: 1, groups: [], lastUse: 0 },
+        { ...base, id: 'fresh', size: 1, groups: [], lastUse: 900 },
+        { ...base, id: 'stale-pending', size: 1, groups: [], lastUse: 0, pending: true },
+      ],
+      groupLimits: new Map(),
+      untrackedMaxAgeMs: 500,
+      now: 1000,
+    });
+    expect(decision.delete.map((d) => d.id)).toEqual(['stale']);
+    expect(
+      orphanedObjects(
+        [
+          { key: 'iso/known', lastModified: 0 },
+          { key: 'iso/orphan', lastModified: 0 },
+          { key: 'iso/uploading', lastModified: 990 },
+        ],
+        new Set(['iso/known']),
+        1000,
+        100,
+      ),
+    ).toEqual(['iso/orphan']);
+  });
+});
+
+describe('*_URL settings', () => {
+  const domains = ['example.org'];
+  it('names the asset after the URL unless the asset setting names it', () => {
+    const result = planUrlDownloads(
+      {
+        ISO_URL: 'https://download.example.org/isos/Fedora-41.iso?x=1',
+        HDD_1_URL: 'http://example.org/disk.qcow2',
+        HDD_1: 'base.qcow2',
+        SCC_URL: 'https://scc.suse.com',
+        KERNEL_URL: 's3://bucket/kernels/vmlinuz',
+        HDD_2_DECOMPRESS_URL: 'https://example.org/images/leap.raw.xz',
+      },
+      { downloadDomains: domains },
+    );
+    expect(result.downloads).toEqual([
+      {
+        setting: 'ISO',
+        type: 'iso',
+        name: 'Fedora-41.iso',
+        url: 'https://download.example.org/isos/Fedora-41.iso?x=1',
+      },
+      { setting: 'HDD_1', type: 'hdd', name: 'base.qcow2', url: 'http://example.org/disk.qcow2' },
+      { setting: 'KERNEL', type: 'other', name: 'vmlinuz', url: 's3://bucket/kernels/vmlinuz' },
+      {
+        setting: 'HDD_2',
+        type: 'hdd',
+        name: 'leap.raw',
+        url: 'https://example.org/images/leap.raw.xz',
+        decompress: 'xz',
+      },
+    ]);
+    expect(result.settings).toMatchObject({
+      ISO: 'Fedora-41.iso',
+      HDD_1: 'base.qcow2',
+      KERNEL: 'vmlinuz',
+      HDD_2: 'leap.raw',
+    });
+    expect(result.settings.SCC_URL).toBe('https://scc.suse.com');
+  });
+
+  it('refuses hosts outside the download domains, other schemes, and unsafe names', () => {
+    expect(() =>
+      planUrlDownloads({ ISO_URL: 'https://evil.com/x.iso' }, { downloadDomains: domains }),
+    ).toThrow(/downloads from 'evil.com' are not allowed/);
+    expect(() => planUrlDownloads({ ISO_URL: 'https://example.org/x.iso' }, { downloadDomains: [] })).toThrow(
+      /no download domains are configured/,
+    );
+    expect(() => planUrlDownloads({ ISO_URL: 'file:///etc/passwd' }, { downloadDomains: domains })).toThrow(
+      /cannot be downloaded/,
+    );
+    expect(() => planUrlDownloads({ ISO_URL: 'https://example.org/' }, { downloadDomains: domains })).toThrow(
+      /names no file/,
+    );
+    expect(() =>
+      planUrlDownloads({ ISO_URL: 'https://example.org/a%2F..%2Fb' }, { downloadDomains: domains }),
+    ).toThrow(/not a valid asset name/);
+    expect(() =>
+      planUrlDownloads({ HDD_1_DECOMPRESS_URL: 'https://example.org/a.img' }, { downloadDomains: domains }),
+    ).toThrow(/cannot tell how 'a.img' is compressed/);
+    expect(hostAllowed('EXAMPLE.org.', domains)).toBe(true);
+    expect(hostAllowed('notexample.org', domains)).toBe(false);
+  });
+});
+
+describe('asset names and types', () => {
+  it('maps settings to asset types as openQA does', () => {
+    expect(assetTypeFromSetting('ISO')).toBe('iso');
+    expect(assetTypeFromSetting('ISO_2')).toBe('iso');
+    expect(assetTypeFromSetting('HDD_1')).toBe('hdd');
+    expect(assetTypeFromSetting('UEFI_PFLASH_VARS', 'vars.fd')).toBe('hdd');
+    expect(assetTypeFromSetting('UEFI_PFLASH_VARS', '/usr/share/OVMF/vars.fd')).toBeUndefined();
+    expect(assetTypeFromSetting('REPO_0')).toBe('repo');
+    expect(assetTypeFromSetting('KERNEL')).toBe('other');
+    expect(assetTypeFromSetting('HDD')).toBeUndefined();
+  });
+
+  it('accepts file names and refuses paths', () => {
+    expect(assetKey('iso', 'openSUSE-Tumbleweed-DVD-x86_64-Snapshot20240101-Media.iso')).toBe(
+      'iso/openSUSE-Tumbleweed-DVD-x86_64-Snapshot20240101-Media.iso',
+    );
+    for (const bad of ['', '../x', 'a/b', '.hidden', 'a b', 'x'.repeat(256)]) {
+      expect(() => validateAssetName(bad)).toThrow(/not a valid asset name/);
+    }
+    expect(() => assetKey('floppy' as 'iso', 'x')).toThrow(/not an asset type/);
+  });
+});
+
+describe('retries', () => {
+  it('backs off exponentially within bounds and retries only transient errors', () => {
+    expect(backoffDelay(1, 100, 1000, 0.5)).toBe(100);
+    expect(backoffDelay(3, 100, 1000, 0.5)).toBe(400);
+    expect(backoffDelay(10, 100, 1000, 0.5)).toBe(1000);
+    expect(backoffDelay(1, 100, 1000, 0)).toBe(75);
+    expect(isTransient(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isTransient(Object.assign(new Error('x'), { status: 503 }))).toBe(true);
+    expect(
+      isTransient(new Error('wrapped', { cause: Object.assign(new Error('y'), { code: 'ECONNRESET' }) })),
+    ).toBe(true);
+    expect(isTransient(Object.assign(new Error('x'), { status: 404 }))).toBe(false);
+    expect(
+      isTransient(Object.assign(new Error('checksum mismatch'), { code: 'KQ_ERR_CHECKSUM_MISMATCH' })),
+    ).toBe(false);
+  });
+});
