@@ -22,15 +22,23 @@ export interface MinioInfo {
   metricsUrl: string;
 }
 
+/** What a restart reuses: the data directory, the port and the secret of a stopped MinIO. */
+export interface MinioRestart {
+  dir: string;
+  port: number;
+  secretKey: string;
+}
+
 export async function startMinio(
   log?: (line: string) => void,
+  restart?: MinioRestart,
 ): Promise<{ info: MinioInfo; proc: ManagedProcess; dir: string }> {
   const minio = await binary(minioSpec, log);
-  const dir = mkdtempSync(join(tmpdir(), 'kubeqa-minio-'));
-  const port = await freePort();
+  const dir = restart?.dir ?? mkdtempSync(join(tmpdir(), 'kubeqa-minio-'));
+  const port = restart?.port ?? (await freePort());
   const consolePort = await freePort();
   const accessKey = 'kubeqa-test';
-  const secretKey = randomBytes(16).toString('hex');
+  const secretKey = restart?.secretKey ?? randomBytes(16).toString('hex');
   const proc = spawnService(
     'minio',
     minio,
@@ -71,6 +79,6 @@ export async function startMinio(
     metricsUrl: `${url}/minio/v2/metrics/node`,
   };
   const client = new Minio.Client({ endPoint: info.endPoint, port, useSSL: false, accessKey, secretKey });
-  await client.makeBucket(info.bucket);
+  if (!restart) await client.makeBucket(info.bucket);
   return { info, proc, dir };
 }
