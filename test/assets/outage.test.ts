@@ -31,13 +31,17 @@ function killHard(proc: ManagedProcess): Promise<unknown> {
 }
 
 describe('cache during an S3 outage', () => {
-  it('retries, fails clearly, and succeeds on the retry after MinIO is back', { timeout: 300_000 }, async () => {
+  it('retries, fails clearly, and succeeds on the retry after MinIO is back', {
+    timeout: 300_000,
+  }, async () => {
     requireCommand('flock', ['util-linux']);
     const first = await startMinio();
     current = first;
     // 64 MiB: far more than loopback socket buffers hold, so killing MinIO cuts the transfer.
     const block = randomBytes(MiB);
-    const data = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.concat([Buffer.from([i]), block.subarray(1)])));
+    const data = Buffer.concat(
+      Array.from({ length: 64 }, (_, i) => Buffer.concat([Buffer.from([i]), block.subarray(1)])),
+    );
     const config = s3Config(first.info, first.info.bucket);
     await new S3Store(config).put('iso/outage.iso', Readable.from([data]), { expectedSha256: sha256(data) });
 
@@ -82,9 +86,17 @@ describe('cache during an S3 outage', () => {
     expect(readdirSync(join(cacheDir, 'assets', 'iso'))).toEqual([]);
 
     // MinIO comes back on the same port with the same data: the job's retry gets the asset.
-    const second = await startMinio(undefined, { dir: first.dir, port: first.info.port, secretKey: first.info.secretKey });
+    const second = await startMinio(undefined, {
+      dir: first.dir,
+      port: first.info.port,
+      secretKey: first.info.secretKey,
+    });
     current = second;
-    const result = await cache.acquire({ type: 'iso', name: 'outage.iso', dest: join(cacheDir, 'pool', 'job1-retry', 'outage.iso') });
+    const result = await cache.acquire({
+      type: 'iso',
+      name: 'outage.iso',
+      dest: join(cacheDir, 'pool', 'job1-retry', 'outage.iso'),
+    });
     expect(result).toMatchObject({ hit: false, size: data.length, sha256: sha256(data) });
   });
 });

@@ -28,6 +28,11 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** Refuse with the reason in the body and in a header (a HEAD answer has no body). */
+function refuse(reply: FastifyReply, status: number, error: string) {
+  return reply.code(status).header('X-Kubeqa-Error', error).send({ error });
+}
+
 export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> = async (app, options) => {
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = header(request, 'x-api-key');
@@ -42,7 +47,7 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
     }
     const secret = await options.lookupSecret(key);
     if (!secret) {
-      await reply.code(403).send({ error: 'unknown or expired API key' });
+      await refuse(reply, 403, 'unknown or expired API key');
       return false;
     }
     const verdict = verifySignature(secret, request.url, time, hash, options.nowSeconds?.());
@@ -52,7 +57,7 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
         'bad-hash': 'the signature does not match (wrong secret?)',
         malformed: 'the signature headers are malformed',
       }[verdict.reason];
-      await reply.code(403).send({ error: `API key signature refused: ${why}` });
+      await refuse(reply, 403, `API key signature refused: ${why}`);
       return false;
     }
     return true;
@@ -70,10 +75,10 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
       if (!isAssetType(type)) throw new KubeqaError('KQ_ERR_INVALID_ASSET', `'${type}' is not an asset type`);
       key = assetKey(type, name);
     } catch (error) {
-      return reply.code(400).send({ error: (error as Error).message });
+      return refuse(reply, 400, (error as Error).message);
     }
     const facts = await options.store.stat(key);
-    if (!facts) return reply.code(404).send({ error: `asset ${key} does not exist` });
+    if (!facts) return refuse(reply, 404, `asset ${key} does not exist`);
     let offset = 0;
     const range = /^bytes=(\d+)-$/.exec(header(request, 'range') ?? '');
     if (range?.[1]) {

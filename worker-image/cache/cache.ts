@@ -353,6 +353,9 @@ export class AssetCache {
       }
     }
     if (lastError instanceof CacheFailure) throw lastError;
+    if (lastError instanceof KubeqaError && !isTransient(lastError)) {
+      throw new CacheFailure(`${type}/${name}: ${lastError.message}`, undefined, { cause: lastError });
+    }
     throw new CacheFailure(
       `cannot reach ${this.options.source.description} for ${type}/${name}: ${(lastError as Error)?.message ?? String(lastError)}`,
       isTransient(lastError) ? 'the asset source did not answer; the job will be retried' : undefined,

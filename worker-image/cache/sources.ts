@@ -100,7 +100,8 @@ export class RemoteSource implements AssetSource {
     for await (const chunk of response) {
       if (text.length < 2000) text += String(chunk);
     }
-    let detail = text.slice(0, 300);
+    const reason = response.headers['x-kubeqa-error'];
+    let detail = typeof reason === 'string' ? reason : text.slice(0, 300);
     try {
       detail = (JSON.parse(text) as { error?: string }).error ?? detail;
     } catch {
