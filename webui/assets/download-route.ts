@@ -39,10 +39,11 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
     const time = header(request, 'x-api-microtime');
     const hash = header(request, 'x-api-hash');
     if (!key || !time || !hash) {
-      await reply.code(401).send({
-        error:
-          'authentication required: sign the request with an API key (X-API-Key, X-API-Microtime, X-API-Hash)',
-      });
+      await refuse(
+        reply,
+        401,
+        'authentication required: sign the request with an API key (X-API-Key, X-API-Microtime, X-API-Hash)',
+      );
       return false;
     }
     const secret = await options.lookupSecret(key);
