@@ -46,7 +46,7 @@ describe('node asset cache', () => {
     const store = new S3Store(s3Config(info, bucket));
     const data = randomData(96 * MiB, 8);
     await store.put('iso/shared.iso', streamOf(data), { expectedSha256: sha256(data) });
-    expect(await bucketRequests(info, bucket, 'getobject')).toBe(0);
+    expect(await bucketRequests(info, bucket, 'GetObject')).toBe(0);
 
     const cacheDir = tempDir('eight');
     const env = {
@@ -78,7 +78,7 @@ describe('node asset cache', () => {
     expect(outcomes.filter((o) => !o.result.hit)).toHaveLength(1);
     for (const o of outcomes) expect(o.result.sha256).toBe(sha256(data));
     // MinIO itself counted one GET of the object, however many processes asked.
-    expect(await bucketRequests(info, bucket, 'getobject')).toBe(1);
+    expect(await bucketRequests(info, bucket, 'GetObject')).toBe(1);
     // Every job got a hard link to the one cached file: nine names, one inode.
     const cached = statSync(join(cacheDir, 'assets', 'iso', 'shared.iso'));
     expect(cached.nlink).toBe(9);
@@ -189,7 +189,7 @@ describe('node asset cache', () => {
       dest: join(dir, 'pool', 'j4', 'plain.iso'),
     });
     expect(again).toMatchObject({ hit: false, sha256: sha256(newer) });
-    expect(await bucketRequests(info, bucket, 'getobject')).toBe(4);
+    expect(await bucketRequests(info, bucket, 'GetObject')).toBe(4);
   });
 
   it('does not block on a lock whose holder was killed', async () => {

@@ -47,14 +47,21 @@ export function s3Env(info: MinioInfo, bucket: string, prefix = 'assets/'): Reco
   };
 }
 
-/** MinIO's count of requests of one API (getobject, headobject, putobject, …) on a bucket. */
+/**
+ * MinIO's own count of requests of one S3 API (GetObject, HeadObject, PutObject, …) on a bucket,
+ * from its v3 per-bucket metrics (`minio_bucket_api_total`), which are current; the v2 endpoints
+ * answer from a cache that lags by about ten seconds.
+ */
 export async function bucketRequests(info: MinioInfo, bucket: string, api: string): Promise<number> {
-  const url = info.metricsUrl.replace(/\/node$/, '/bucket');
+  const url = info.metricsUrl.replace(
+    /\/minio\/v2\/metrics\/node$/,
+    `/minio/metrics/v3/bucket/api/${bucket}`,
+  );
   const text = await (await fetch(url)).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (!line.startsWith('minio_bucket_requests_total{')) continue;
-    if (!line.includes(`api="${api}"`) || !line.includes(`bucket="${bucket}"`)) continue;
+    if (!line.startsWith('minio_bucket_api_total{')) continue;
+    if (!line.includes(`name="${api}"`) || !line.includes(`bucket="${bucket}"`)) continue;
     total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;

@@ -156,13 +156,17 @@ export class AssetCache {
     return join(this.options.directory, 'reserve', type, `${name}.json`);
   }
 
+  private initialised = false;
+
   /** Create the layout (idempotent). */
   async init(): Promise<void> {
+    if (this.initialised) return;
     for (const sub of ['assets', 'meta', 'locks', 'reserve']) {
       for (const type of ASSET_TYPES)
         await mkdir(join(this.options.directory, sub, type), { recursive: true });
     }
     await mkdir(join(this.options.directory, 'tmp'), { recursive: true });
+    this.initialised = true;
   }
 
   /** Give the job a hard link to the asset at `request.dest`, downloading it first if needed. */
@@ -388,22 +392,34 @@ export class AssetCache {
       for (let attempt = 1; ; attempt++) {
         try {
           const stream = await this.options.source.open(type, name, written);
+          // Chunks are written in batches (writev) and hashed once they are on disk, so after an
+          // error `written` and the hash cover exactly what the file holds and the next attempt
+          // resumes from there.
+          const writeBatch = (buffers: Buffer[], callback: (error?: Error | null) => void) => {
+            const size = buffers.reduce((sum, b) => sum + b.length, 0);
+            handle
+              .writev(buffers, written)
+              .then(async ({ bytesWritten }) => {
+                if (bytesWritten !== size) throw new CacheFailure(`short write to ${tmp} (disk full?)`);
+                for (const b of buffers) hash.update(b);
+                written += size;
+                if (written > facts.size) {
+                  throw new CacheFailure(
+                    `${type}/${name}: the source sent more than its ${facts.size} bytes`,
+                  );
+                }
+                await request.onProgress?.(written, facts.size);
+              })
+              .then(() => callback(), callback);
+          };
           const sink = new Writable({
-            highWaterMark: 1 << 20,
-            write: (chunk: Buffer, _encoding, callback) => {
-              handle
-                .write(chunk, 0, chunk.length, written)
-                .then(async () => {
-                  hash.update(chunk);
-                  written += chunk.length;
-                  if (written > facts.size)
-                    throw new CacheFailure(
-                      `${type}/${name}: the source sent more than its ${facts.size} bytes`,
-                    );
-                  await request.onProgress?.(written, facts.size);
-                })
-                .then(() => callback(), callback);
-            },
+            highWaterMark: 4 << 20,
+            write: (chunk: Buffer, _encoding, callback) => writeBatch([chunk], callback),
+            writev: (chunks, callback) =>
+              writeBatch(
+                chunks.map((c) => c.chunk as Buffer),
+                callback,
+              ),
           });
           await pipeline(stream, sink, ...(request.signal ? [{ signal: request.signal }] : []));
           if (written < facts.size) {
