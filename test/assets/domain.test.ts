@@ -212,3 +212,108 @@ describe('retries', () => {
     ).toBe(false);
   });
 });
+
+describe('job readiness and produced assets', () => {
+  it('waits with a visible reason until every asset is ready, and says when one failed', async () => {
+    const { assetReadiness } = await import('../../domain/assets/readiness.js');
+    const required = [
+      { type: 'iso' as const, name: 'a.iso' },
+      { type: 'hdd' as const, name: 'b.qcow2' },
+    ];
+    expect(
+      assetReadiness(required, [
+        { type: 'iso', name: 'a.iso', state: 'ready' },
+        { type: 'hdd', name: 'b.qcow2', state: 'ready' },
+      ]),
+    ).toEqual({ ready: true });
+    expect(
+      assetReadiness(required, [
+        { type: 'iso', name: 'a.iso', state: 'importing', size: 4 * GiB, bytes: GiB },
+      ]),
+    ).toEqual({
+      ready: false,
+      failed: false,
+      reason: 'waiting for assets: iso/a.iso: importing, 25 % of 4.0 GiB; hdd/b.qcow2 is not registered',
+      waitingFor: required,
+    });
+    const failed = assetReadiness(required, [
+      { type: 'iso', name: 'a.iso', state: 'failed', reason: 'checksum mismatch' },
+      { type: 'hdd', name: 'b.qcow2', state: 'ready' },
+    ]);
+    expect(failed).toMatchObject({
+      ready: false,
+      failed: true,
+      reason: 'asset failed: iso/a.iso failed: checksum mismatch',
+    });
+  });
+
+  it('publishes disks of passed jobs, forced ones always, stored ones privately', async () => {
+    const { outputAssets } = await import('../../domain/assets/outputs.js');
+    const settings = {
+      PUBLISH_HDD_1: 'base.qcow2',
+      FORCE_PUBLISH_HDD_2: 'debug.qcow2',
+      STORE_HDD_3: 'chain.qcow2',
+      HDD_1: 'x',
+    };
+    expect(outputAssets(settings, { id: 42, passed: true })).toEqual([
+      { from: 'HDD_1', type: 'hdd', name: 'base.qcow2', private: false },
+      { from: 'HDD_2', type: 'hdd', name: 'debug.qcow2', private: false },
+      { from: 'HDD_3', type: 'hdd', name: '00000042-chain.qcow2', private: true },
+    ]);
+    expect(outputAssets(settings, { id: 42, passed: false })).toEqual([
+      { from: 'HDD_2', type: 'hdd', name: 'debug.qcow2', private: false },
+    ]);
+    expect(() => outputAssets({ PUBLISH_HDD_1: '../etc/passwd' }, { id: 1, passed: true })).toThrow(
+      /not a valid asset name/,
+    );
+  });
+});
+
+describe('configuration from the environment', () => {
+  it('reads CACHE* and S3 settings and refuses bad values with the variable named', async () => {
+    const { cacheOptionsFromEnv } = await import('../../worker-image/cache/config.js');
+    const { s3ConfigFromEnv } = await import('../../runtime/storage/config.js');
+    const s3 = {
+      KUBEQA_S3_ENDPOINT: 'https://s3.example.org:9443',
+      KUBEQA_S3_ACCESS_KEY: 'ak',
+      KUBEQA_S3_SECRET_KEY: 'sk',
+      KUBEQA_S3_BUCKET: 'assets',
+    };
+    expect(s3ConfigFromEnv(s3)).toMatchObject({
+      endPoint: 's3.example.org',
+      port: 9443,
+      useSSL: true,
+      bucket: 'assets',
+      prefix: 'assets/',
+    });
+    expect(() => s3ConfigFromEnv({ ...s3, KUBEQA_S3_SECRET_KEY: '' })).toThrow(/KUBEQA_S3_SECRET_KEY is not/);
+    const options = cacheOptionsFromEnv({
+      ...s3,
+      CACHEDIRECTORY: '/var/cache/kubeqa',
+      CACHELIMIT: '0.5',
+      CACHEWORKERS: '3',
+      CACHE_MIN_FREE_PERCENTAGE: '10',
+    });
+    expect(options).toMatchObject({
+      directory: '/var/cache/kubeqa',
+      limitBytes: GiB / 2,
+      workers: 3,
+      minFreePercent: 10,
+    });
+    expect(options.source.description).toBe('s3 https://s3.example.org:9443/assets/assets/');
+    expect(() => cacheOptionsFromEnv({ ...s3, CACHELIMIT: 'lots' })).toThrow(
+      /CACHELIMIT must be a positive number of GiB, got 'lots'/,
+    );
+    expect(() => cacheOptionsFromEnv({ ...s3, CACHEWORKERS: '0' })).toThrow(/CACHEWORKERS/);
+    const remote = cacheOptionsFromEnv({
+      KUBEQA_API_URL: 'https://kubeqa.example.org',
+      KUBEQA_API_KEY: 'k',
+      KUBEQA_API_SECRET: 's',
+    });
+    expect(remote.source.description).toBe('web API https://kubeqa.example.org');
+    expect(() => cacheOptionsFromEnv({ KUBEQA_API_URL: 'https://kubeqa.example.org' })).toThrow(
+      /KUBEQA_API_KEY and KUBEQA_API_SECRET/,
+    );
+    expect(() => cacheOptionsFromEnv({})).toThrow(/the cache has no asset source/);
+  });
+});
