@@ -413,7 +413,7 @@ export class AssetCache {
               .then(() => callback(), callback);
           };
           const sink = new Writable({
-            highWaterMark: 4 << 20,
+            highWaterMark: 256 << 10,
             write: (chunk: Buffer, _encoding, callback) => writeBatch([chunk], callback),
             writev: (chunks, callback) =>
               writeBatch(
