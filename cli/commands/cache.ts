@@ -1,5 +1,5 @@
 // `kubeqa cache`: the node's asset cache outside a pod's sidecar, e.g. on a remote worker.
-//   kubeqa cache serve  [--host 127.0.0.1] [--port 9530]   the cache daemon (HTTP, see daemon.ts)
+//   kubeqa cache serve  [--host 127.0.0.1] [--port 9530] [--socket PATH]   the cache daemon (HTTP)
 //   kubeqa cache fetch  <type>/<name> --dest PATH [--sha256 HEX]   one asset, linked to PATH
 //   kubeqa cache status                                      what the cache holds
 // Settings come from the environment (worker-image/cache/config.ts; docs/assets.md).
@@ -11,10 +11,10 @@ import { KubeqaError } from '../../domain/errors.js';
 import { createLogger } from '../../runtime/logger.js';
 import { AssetCache, CacheFailure } from '../../worker-image/cache/cache.js';
 import { cacheOptionsFromEnv } from '../../worker-image/cache/config.js';
-import { cacheServer } from '../../worker-image/cache/daemon.js';
+import { cacheServer, listenCache } from '../../worker-image/cache/daemon.js';
 import type { Command } from '../command.js';
 
-const HELP = `usage: kubeqa cache serve [--host 127.0.0.1] [--port 9530]
+const HELP = `usage: kubeqa cache serve [--host 127.0.0.1] [--port 9530] [--socket PATH]
        kubeqa cache fetch <type>/<name> --dest PATH [--sha256 HEX]
        kubeqa cache status
 
@@ -43,6 +43,7 @@ export const cacheCommand: Command = {
         options: {
           host: { type: 'string', default: '127.0.0.1' },
           port: { type: 'string', default: '9530' },
+          socket: { type: 'string' },
         },
       });
       const port = Number(values.port);
@@ -56,7 +57,10 @@ export const cacheCommand: Command = {
       const evicted = await cache.enforceLimits();
       if (evicted.length > 0) log.info({ evicted }, 'evicted to honour the limits');
       const app = cacheServer(cache);
-      const url = await app.listen({ host: values.host, port });
+      const url = await listenCache(
+        app,
+        values.socket ? { socket: values.socket } : { host: values.host, port },
+      );
       process.stdout.write(`kubeqa cache is up: ${url}\n  directory: ${cache.directory}\n`);
       await new Promise<void>((done) => {
         process.once('SIGINT', () => done());

@@ -30,7 +30,8 @@ export interface Asset {
   source?: string;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._+@~-]*$/;
+/** The Asset CRD's fileName pattern. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 export function isAssetType(value: string): value is AssetType {
   return (ASSET_TYPES as readonly string[]).includes(value);
@@ -42,7 +43,7 @@ export function validateAssetName(name: string): string {
     throw new KubeqaError(
       'KQ_ERR_INVALID_ASSET',
       `'${name.slice(0, 300)}' is not a valid asset name`,
-      'use 1–255 characters from A-Z a-z 0-9 . _ + @ ~ -, starting with a letter or digit, without ".." or "/"',
+      'use 1–255 characters from A-Z a-z 0-9 . _ + -, starting with a letter or digit, without ".." or "/"',
     );
   }
   return name;

@@ -9,10 +9,28 @@ import { LocalStore } from './local-store.js';
 import { S3Store, type S3StoreConfig } from './s3-store.js';
 import type { AssetStore } from './store.js';
 
-/** S3 settings from KUBEQA_S3_* variables, or undefined when no endpoint is configured. */
+/**
+ * S3 settings from KUBEQA_S3_* variables (or the same names without KUBEQA_, as a storage Secret
+ * mounted with envFrom provides them), or undefined when no endpoint is configured.
+ */
 export function s3ConfigFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  input: NodeJS.ProcessEnv = process.env,
 ): Omit<S3StoreConfig, 'log'> | undefined {
+  const env: NodeJS.ProcessEnv = { ...input };
+  for (const name of [
+    'ENDPOINT',
+    'ACCESS_KEY',
+    'SECRET_KEY',
+    'BUCKET',
+    'PREFIX',
+    'REGION',
+    'CA_FILE',
+    'PART_SIZE_MB',
+  ]) {
+    if (env[`KUBEQA_S3_${name}`] === undefined && input[`S3_${name}`] !== undefined) {
+      env[`KUBEQA_S3_${name}`] = input[`S3_${name}`];
+    }
+  }
   const endpoint = env.KUBEQA_S3_ENDPOINT;
   if (!endpoint) return undefined;
   let url: URL;

@@ -315,5 +315,16 @@ describe('configuration from the environment', () => {
       /KUBEQA_API_KEY and KUBEQA_API_SECRET/,
     );
     expect(() => cacheOptionsFromEnv({})).toThrow(/the cache has no asset source/);
+    // A test pod: its job token for the web API, and S3 settings from a Secret without the prefix.
+    const pod = { KUBEQA_API_URL: 'http://kubeqa-api:9526', KUBEQA_JOB_TOKEN: 't' };
+    expect(cacheOptionsFromEnv(pod).source.description).toBe('web API http://kubeqa-api:9526');
+    const withSecret = {
+      ...pod,
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_ACCESS_KEY: 'a',
+      S3_SECRET_KEY: 'b',
+      S3_BUCKET: 'kq',
+    };
+    expect(cacheOptionsFromEnv(withSecret).source.description).toBe('s3 http://minio:9000/kq/assets/');
   });
 });

@@ -3,7 +3,8 @@
 // fastify server (TLS with a throwaway CA) on the real MinIO store; the cache runs in-process, as
 // the `kubeqa cache` daemon (HTTP API) and as the `kubeqa cache fetch` command.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -12,7 +13,7 @@ import { signRequest } from '../../domain/auth/hmac.js';
 import { S3Store } from '../../runtime/storage/s3-store.js';
 import { assetDownloadRoute } from '../../webui/assets/download-route.js';
 import { AssetCache } from '../../worker-image/cache/cache.js';
-import { cacheServer } from '../../worker-image/cache/daemon.js';
+import { cacheServer, listenCache } from '../../worker-image/cache/daemon.js';
 import { RemoteSource } from '../../worker-image/cache/sources.js';
 import { testEnv } from '../env/index.js';
 import { requireCommand } from '../env/system.js';
@@ -22,6 +23,7 @@ const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'kubeqa-remote-'));
 const KEY = '1234567890ABCDEF';
 const SECRET = 'FEDCBA0987654321';
+const JOB_TOKEN = 'job-42-token';
 const data = randomData(6 * MiB, 99);
 let web: FastifyInstance;
 let baseUrl: string;
@@ -59,6 +61,7 @@ beforeAll(async () => {
   await web.register(assetDownloadRoute, {
     store,
     lookupSecret: (key) => (key === KEY ? SECRET : undefined),
+    verifyJobToken: (token) => token === JOB_TOKEN,
   });
   baseUrl = await web.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -152,6 +155,27 @@ describe('remote mode over the web API', () => {
     ).rejects.toThrow(/^cache failure: .*refused iso\/remote.iso: 403 API key signature refused/);
   });
 
+  it('lets a test pod fetch with its job token, and refuses another token', async () => {
+    const make = (jobToken: string, sub: string) =>
+      new AssetCache({
+        directory: join(dir, sub),
+        limitBytes: 100 * MiB,
+        minFreePercent: 0,
+        workers: 1,
+        source: new RemoteSource({ baseUrl, jobToken, caFile }),
+      });
+    const ok = await make(JOB_TOKEN, 'token-ok').acquire({ type: 'iso', name: 'remote.iso', job: '42' });
+    expect(ok).toMatchObject({
+      hit: false,
+      sha256: sha256(data),
+      path: join(dir, 'token-ok', 'pool', '42', 'remote.iso'),
+    });
+    await expect(
+      make('job-43-token', 'token-bad').acquire({ type: 'iso', name: 'remote.iso', job: '43' }),
+    ).rejects.toThrow(/^cache failure: .*403 unknown or expired job token/);
+    expect((await get({ Authorization: 'Bearer nope' })).status).toBe(403);
+  });
+
   it('works through the cache daemon and the kubeqa cache command', async () => {
     const cache = new AssetCache({
       directory: join(dir, 'cache3'),
@@ -160,33 +184,66 @@ describe('remote mode over the web API', () => {
       workers: 1,
       source: new RemoteSource({ baseUrl, apiKey: KEY, apiSecret: SECRET, caFile }),
     });
+    // The sidecar's way: a unix socket in the pod, jobs named by id.
+    const socket = join(dir, 'cache3.sock');
     const daemon = cacheServer(cache);
-    const daemonUrl = await daemon.listen({ host: '127.0.0.1', port: 0 });
-    try {
-      const dest = join(dir, 'cache3', 'pool', 'j1', 'remote.iso');
-      const ok = await fetch(`${daemonUrl}/v1/assets/acquire`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'iso', name: 'remote.iso', dest }),
+    expect(await listenCache(daemon, { socket })).toBe(`unix:${socket}`);
+    const call = (method: string, path: string, body?: unknown) =>
+      new Promise<{ status: number; json: Record<string, unknown> | undefined }>((resolve, reject) => {
+        const req = httpRequest(
+          { socketPath: socket, method, path, headers: body ? { 'content-type': 'application/json' } : {} },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => {
+              text += c;
+            });
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                json: text.startsWith('{') ? JSON.parse(text) : undefined,
+              }),
+            );
+          },
+        );
+        req.once('error', reject);
+        req.end(body ? JSON.stringify(body) : undefined);
       });
+    try {
+      // A second daemon cannot take a socket that is in use.
+      await expect(listenCache(cacheServer(cache), { socket })).rejects.toThrow(/already listens on/);
+      const ok = await call('POST', '/v1/assets/acquire', { type: 'iso', name: 'remote.iso', job: 'j1' });
+      const dest = join(dir, 'cache3', 'pool', 'j1', 'remote.iso');
       expect(ok.status).toBe(200);
-      expect(await ok.json()).toMatchObject({ hit: false, sha256: sha256(data), path: dest });
+      expect(ok.json).toMatchObject({ hit: false, sha256: sha256(data), path: dest });
       expect(statSync(dest).size).toBe(data.length);
-      const missing = await fetch(`${daemonUrl}/v1/assets/acquire`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          type: 'iso',
-          name: 'missing.iso',
-          dest: join(dir, 'cache3', 'pool', 'j2', 'missing.iso'),
-        }),
+      expect(statSync(dest).nlink).toBe(2);
+      const missing = await call('POST', '/v1/assets/acquire', {
+        type: 'iso',
+        name: 'missing.iso',
+        job: 'j2',
       });
       expect(missing.status).toBe(503);
-      expect(await missing.json()).toMatchObject({
+      expect(missing.json).toMatchObject({
         retryable: true,
         error: expect.stringMatching(/^cache failure: iso\/missing.iso does not exist/),
       });
-      const metrics = await (await fetch(`${daemonUrl}/metrics`)).text();
+      expect(
+        (await call('POST', '/v1/assets/acquire', { type: 'iso', name: '../x', job: 'j3' })).status,
+      ).toBe(400);
+      expect((await call('DELETE', '/v1/jobs/j1')).status).toBe(204);
+      expect(existsSync(dest)).toBe(false);
+      expect(statSync(join(dir, 'cache3', 'assets', 'iso', 'remote.iso')).nlink).toBe(1);
+      const metrics = await new Promise<string>((resolve, reject) => {
+        httpRequest({ socketPath: socket, path: '/metrics' }, (res) => {
+          let text = '';
+          res.on('data', (c) => {
+            text += c;
+          });
+          res.on('end', () => resolve(text));
+        })
+          .once('error', reject)
+          .end();
+      });
       expect(metrics).toMatch(/kubeqa_cache_misses_total 1/);
       expect(metrics).toMatch(/kubeqa_cache_failures_total 1/);
       expect(metrics).toMatch(new RegExp(`kubeqa_cache_downloaded_bytes_total ${data.length}`));

@@ -1,6 +1,7 @@
 // A fastify plugin that serves asset files to remote workers (their cache in remote mode):
 //   GET|HEAD /api/v1/assets/:type/:name/file
-// Requests must be signed with an API key as openQA's clients sign them (domain/auth/hmac.ts):
+// Requests must be signed with an API key as openQA's clients sign them (domain/auth/hmac.ts), or
+// carry a test pod's job token when the server passes `verifyJobToken`:
 // no signature → 401, unknown key, wrong signature or a time outside ±300 s → 403. Range requests
 // (`bytes=N-`) let an interrupted download resume. The key lookup is injected, so the server wires
 // it to its API-key table and tests to a map.
@@ -14,6 +15,11 @@ export interface AssetDownloadRouteOptions {
   store: AssetStore;
   /** The secret of an API key, or undefined when there is no such (valid) key. */
   lookupSecret: (apiKey: string) => Promise<string | undefined> | string | undefined;
+  /**
+   * Whether a test pod's job token (`Authorization: Bearer …`) may download assets; without this
+   * option only API-key signatures are accepted.
+   */
+  verifyJobToken?: (token: string) => Promise<boolean> | boolean;
   /** Seconds since the epoch (tests pin it). */
   nowSeconds?: () => number;
 }
@@ -35,6 +41,12 @@ function refuse(reply: FastifyReply, status: number, error: string) {
 
 export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> = async (app, options) => {
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const bearer = /^Bearer (\S+)$/.exec(header(request, 'authorization') ?? '')?.[1];
+    if (bearer && options.verifyJobToken) {
+      if (await options.verifyJobToken(bearer)) return true;
+      await refuse(reply, 403, 'unknown or expired job token');
+      return false;
+    }
     const key = header(request, 'x-api-key');
     const time = header(request, 'x-api-microtime');
     const hash = header(request, 'x-api-hash');

@@ -73,6 +73,9 @@ export interface CacheOptions {
   metrics?: CacheMetrics;
 }
 
+/** What a job asks for: `dest`, or its `job` id to get a link in <CACHEDIRECTORY>/pool/<job>/. */
+export type AcquireInput = Omit<AcquireRequest, 'dest'> & { dest?: string; job?: string };
+
 export interface AcquireRequest {
   type: AssetType;
   name: string;
@@ -143,6 +146,22 @@ export class AssetCache {
     return this.options.directory;
   }
 
+  /** Where a job's links go when it gives no dest: <CACHEDIRECTORY>/pool/<job>. */
+  poolDir(job: string | undefined): string {
+    if (!job || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(job)) {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `give a dest path or a job id (letters, digits, . _ -), got '${String(job).slice(0, 80)}'`,
+      );
+    }
+    return join(this.options.directory, 'pool', job);
+  }
+
+  /** A job ended: drop its links, so the assets it held can be evicted again. */
+  async releaseJob(job: string): Promise<void> {
+    await rm(this.poolDir(job), { recursive: true, force: true });
+  }
+
   private assetPath(type: AssetType, name: string) {
     return join(this.options.directory, 'assets', type, name);
   }
@@ -169,18 +188,20 @@ export class AssetCache {
     this.initialised = true;
   }
 
-  /** Give the job a hard link to the asset at `request.dest`, downloading it first if needed. */
-  async acquire(request: AcquireRequest): Promise<AcquireResult> {
+  /**
+   * Give the job a hard link to the asset at `input.dest` (or in its pool directory when it names
+   * only its `job`), downloading the asset first if needed.
+   */
+  async acquire(input: AcquireInput): Promise<AcquireResult> {
     // Bad requests are not cache failures: retrying them cannot help.
-    validateAssetType(request.type);
-    validateAssetName(request.name);
-    if (request.sha256) validateSha256(request.sha256);
-    if (!isAbsolute(request.dest)) {
-      throw new KubeqaError(
-        'KQ_ERR_INVALID_ARGUMENT',
-        `dest must be an absolute path, got '${request.dest}'`,
-      );
+    validateAssetType(input.type);
+    validateAssetName(input.name);
+    if (input.sha256) validateSha256(input.sha256);
+    const dest = input.dest ?? join(this.poolDir(input.job), input.name);
+    if (!isAbsolute(dest)) {
+      throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', `dest must be an absolute path, got '${dest}'`);
     }
+    const request: AcquireRequest = { ...input, dest };
     try {
       await this.init();
       const expected = request.sha256?.toLowerCase();

@@ -4,7 +4,8 @@
 //   CACHEWORKERS               parallel downloads per cache process (default 5)
 //   CACHE_MIN_FREE_PERCENTAGE  share of the filesystem that must stay free (default 5)
 // The source: S3 when KUBEQA_S3_ENDPOINT and its credentials are set; otherwise remote mode over
-// the web API (KUBEQA_API_URL, KUBEQA_API_KEY, KUBEQA_API_SECRET, optional KUBEQA_API_CA_FILE);
+// the web API (KUBEQA_API_URL with KUBEQA_API_KEY + KUBEQA_API_SECRET, or a pod's KUBEQA_JOB_TOKEN;
+// optional KUBEQA_API_CA_FILE);
 // otherwise a local asset directory (KUBEQA_ASSET_DIR, the embedded mode).
 import { join } from 'node:path';
 import { KubeqaError } from '../../domain/errors.js';
@@ -42,19 +43,15 @@ export function sourceFromEnv(env: NodeJS.ProcessEnv = process.env, log?: Logger
   if (url) {
     const apiKey = env.KUBEQA_API_KEY;
     const apiSecret = env.KUBEQA_API_SECRET;
-    if (!apiKey || !apiSecret) {
-      throw new KubeqaError(
-        'KQ_ERR_INVALID_SETTING',
-        'remote mode needs KUBEQA_API_KEY and KUBEQA_API_SECRET besides KUBEQA_API_URL',
-        'create an API key for the worker in the web UI and pass both from a Secret',
-      );
-    }
-    return new RemoteSource({
-      baseUrl: url,
-      apiKey,
-      apiSecret,
-      ...(env.KUBEQA_API_CA_FILE ? { caFile: env.KUBEQA_API_CA_FILE } : {}),
-    });
+    const jobToken = env.KUBEQA_JOB_TOKEN;
+    const ca = env.KUBEQA_API_CA_FILE ? { caFile: env.KUBEQA_API_CA_FILE } : {};
+    if (apiKey && apiSecret) return new RemoteSource({ baseUrl: url, apiKey, apiSecret, ...ca });
+    if (jobToken && !apiKey && !apiSecret) return new RemoteSource({ baseUrl: url, jobToken, ...ca });
+    throw new KubeqaError(
+      'KQ_ERR_INVALID_SETTING',
+      "remote mode needs KUBEQA_API_KEY and KUBEQA_API_SECRET (or a test pod's KUBEQA_JOB_TOKEN) besides KUBEQA_API_URL",
+      'create an API key for the worker in the web UI and pass both from a Secret',
+    );
   }
   if (env.KUBEQA_ASSET_DIR) return new StoreSource(new LocalStore(env.KUBEQA_ASSET_DIR));
   throw new KubeqaError(

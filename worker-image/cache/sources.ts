@@ -42,8 +42,11 @@ export class StoreSource implements AssetSource {
 export interface RemoteSourceOptions {
   /** The web API's base URL, e.g. https://kubeqa.example.com */
   baseUrl: string;
-  apiKey: string;
-  apiSecret: string;
+  /** A worker's API key and secret (remote workers): every request is HMAC-signed. */
+  apiKey?: string;
+  apiSecret?: string;
+  /** Or a test pod's per-job token (in-cluster without S3 credentials): sent as a bearer token. */
+  jobToken?: string;
   /** A PEM CA bundle to trust (a private CA). */
   caFile?: string;
 }
@@ -67,6 +70,12 @@ export class RemoteSource implements AssetSource {
         `the web API URL must be http(s)://, got '${options.baseUrl}'`,
       );
     }
+    if (!(options.apiKey && options.apiSecret) && !options.jobToken) {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_SETTING',
+        'remote mode needs an API key and secret, or a job token',
+      );
+    }
     this.description = `web API ${this.base.origin}`;
     this.ca = options.caFile ? readFileSync(options.caFile) : undefined;
     this.agent =
@@ -83,9 +92,11 @@ export class RemoteSource implements AssetSource {
   ): Promise<IncomingMessage> {
     const basePath = this.base.pathname.replace(/\/$/, '');
     const path = `${basePath}${assetFilePath(type, name)}`;
-    const headers: Record<string, string> = {
-      ...signRequest(this.options.apiKey, this.options.apiSecret, path),
-    };
+    const { apiKey, apiSecret, jobToken } = this.options;
+    const headers: Record<string, string> =
+      apiKey && apiSecret
+        ? { ...signRequest(apiKey, apiSecret, path) }
+        : { Authorization: `Bearer ${jobToken ?? ''}` };
     if (offset > 0) headers.Range = `bytes=${offset}-`;
     const send = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
