@@ -192,6 +192,57 @@ describe('node asset cache', () => {
     expect(await bucketRequests(info, bucket, 'GetObject')).toBe(4);
   });
 
+  it('runs at most CACHEWORKERS downloads at once', async () => {
+    const info = await testEnv.minio();
+    const bucket = await freshBucket(info, 'cache-workers');
+    const store = new S3Store(s3Config(info, bucket));
+    const names = ['w1', 'w2', 'w3'];
+    for (const name of names)
+      await store.put(`iso/${name}.iso`, streamOf(randomData(3 * MiB, name.length + name.charCodeAt(1))));
+    const run = async (workers: number) => {
+      const dir = tempDir(`workers${workers}`);
+      const cache = new AssetCache({
+        directory: dir,
+        limitBytes: 100 * MiB,
+        minFreePercent: 0,
+        workers,
+        source: new StoreSource(store),
+      });
+      let active = 0;
+      let most = 0;
+      const started = new Set<string>();
+      let allStarted!: () => void;
+      const barrier = new Promise<void>((resolve) => {
+        allStarted = resolve;
+      });
+      await Promise.all(
+        names.map((name) =>
+          cache.acquire({
+            type: 'iso',
+            name: `${name}.iso`,
+            job: `job-${name}`,
+            onProgress: async (bytes, total) => {
+              if (!started.has(name)) {
+                started.add(name);
+                active += 1;
+                most = Math.max(most, active);
+                // With enough workers, every download is under way before any goes on.
+                if (workers >= names.length) {
+                  if (started.size === names.length) allStarted();
+                  await barrier;
+                }
+              }
+              if (bytes === total) active -= 1;
+            },
+          }),
+        ),
+      );
+      return most;
+    };
+    expect(await run(1)).toBe(1);
+    expect(await run(3)).toBe(3);
+  });
+
   it('does not block on a lock whose holder was killed', async () => {
     requireCommand('flock', ['util-linux']);
     const path = join(tempDir('lock'), 'asset.lock');
