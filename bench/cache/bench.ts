@@ -84,7 +84,7 @@ async function main() {
       rawMem.push(performance.now() - t1);
     }
 
-    // Cold: a fresh cache directory each run (download, sha256, fsync, rename, hard link).
+    // Cold: a fresh cache directory each run (download, sha256, rename, hard link).
     const cold: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const cacheDir = join(work, `cold-${run}`);
@@ -172,7 +172,7 @@ async function main() {
         `${median(rawMem).toFixed(0)} ms  ${mbps(SIZE, median(rawMem)).toFixed(0)} MiB/s`,
       ],
       [
-        'cache cold fetch (GET, sha256, fsync, link)',
+        'cache cold fetch (GET, sha256, link)',
         `${coldMs.toFixed(0)} ms  ${mbps(SIZE, coldMs).toFixed(0)} MiB/s  = ${((100 * rawMs) / coldMs).toFixed(0)} % of raw → file`,
       ],
       [

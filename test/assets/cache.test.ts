@@ -3,7 +3,18 @@
 // eviction under a small limit never touches an asset a job holds; corrupted downloads are
 // rejected; a changed object is fetched again; a crashed lock holder blocks nobody.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -190,6 +201,43 @@ describe('node asset cache', () => {
     });
     expect(again).toMatchObject({ hit: false, sha256: sha256(newer) });
     expect(await bucketRequests(info, bucket, 'GetObject')).toBe(4);
+  });
+
+  it('checks files from before a crash or reboot again before using them', async () => {
+    const info = await testEnv.minio();
+    const bucket = await freshBucket(info, 'cache-reboot');
+    const store = new S3Store(s3Config(info, bucket));
+    const data = randomData(2 * MiB, 31);
+    await store.put('hdd/base.qcow2', streamOf(data));
+    const dir = tempDir('reboot');
+    const cache = () =>
+      new AssetCache({
+        directory: dir,
+        limitBytes: 100 * MiB,
+        minFreePercent: 0,
+        workers: 1,
+        source: new StoreSource(store),
+      });
+    expect((await cache().acquire({ type: 'hdd', name: 'base.qcow2', job: 'j1' })).hit).toBe(false);
+    // Pretend the node rebooted: the cached file's facts say it was written in another boot.
+    const metaPath = join(dir, 'meta', 'hdd', 'base.qcow2.json');
+    const oldBoot = () =>
+      writeFileSync(
+        metaPath,
+        JSON.stringify({ ...JSON.parse(readFileSync(metaPath, 'utf8')), bootId: 'an-earlier-boot' }),
+      );
+    oldBoot();
+    expect((await cache().acquire({ type: 'hdd', name: 'base.qcow2', job: 'j2' })).hit).toBe(true); // intact: hashed, used
+    expect(JSON.parse(readFileSync(metaPath, 'utf8')).bootId).not.toBe('an-earlier-boot');
+    // Pages lost in a crash: the file no longer matches, so it is fetched again.
+    oldBoot();
+    const file = join(dir, 'assets', 'hdd', 'base.qcow2');
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(4096), 0, 4096, MiB);
+    closeSync(fd);
+    const again = await cache().acquire({ type: 'hdd', name: 'base.qcow2', job: 'j3' });
+    expect(again).toMatchObject({ hit: false, sha256: sha256(data) });
+    expect(sha256(readFileSync(join(dir, 'pool', 'j3', 'base.qcow2')))).toBe(sha256(data));
   });
 
   it('runs at most CACHEWORKERS downloads at once', async () => {

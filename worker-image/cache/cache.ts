@@ -16,6 +16,7 @@
 // locks/<type>/<name>.lock and locks/evict.lock, reserve/<type>/<name>.json (space claimed by a
 // running download), tmp/ (downloads in progress; same filesystem, so they are renamed into place).
 import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import {
   type FileHandle,
   link,
@@ -106,6 +107,21 @@ interface Meta {
   lastUse: number;
   downloadedAt: number;
   source: string;
+  /** The boot the file was written in (see bootId()). */
+  bootId?: string;
+}
+
+/**
+ * The kernel's id of this boot. Downloads are not fsynced: within one boot every process sees the
+ * page cache, so a verified file stays verified; after a crash or reboot unflushed pages may be
+ * lost, so a file from another boot is hashed again before its first use.
+ */
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 class Semaphore {
@@ -129,6 +145,7 @@ export class AssetCache {
   private readonly downloads = new Map<string, Promise<unknown>>();
   private readonly workers: Semaphore;
   private readonly retry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  private readonly boot = bootId();
 
   constructor(private readonly options: CacheOptions) {
     if (!isAbsolute(options.directory)) {
@@ -258,11 +275,24 @@ export class AssetCache {
     expected: string | undefined,
     revalidate = this.options.revalidate ?? true,
   ): Promise<Meta | undefined> {
-    const meta = await this.readMeta(type, name);
+    let meta = await this.readMeta(type, name);
     if (!meta) return undefined;
     const facts = await stat(this.assetPath(type, name)).catch(() => undefined);
     if (!facts || facts.size !== meta.size) return undefined;
     if (expected && meta.sha256 !== expected) return undefined;
+    if (meta.bootId !== this.boot) {
+      // Written before a crash or reboot: check it is still what was verified.
+      const sha256 = await hashFile(this.assetPath(type, name));
+      if (sha256 !== meta.sha256) {
+        this.options.log?.warn(
+          { asset: `${type}/${name}` },
+          'cached file changed since its download, fetching again',
+        );
+        return undefined;
+      }
+      meta = { ...meta, bootId: this.boot };
+      await this.writeMeta(type, name, meta);
+    }
     if (revalidate) {
       let current: SourceFacts | undefined;
       try {
@@ -413,16 +443,16 @@ export class AssetCache {
       for (let attempt = 1; ; attempt++) {
         try {
           const stream = await this.options.source.open(type, name, written);
-          // Chunks are written in batches (writev) and hashed once they are on disk, so after an
-          // error `written` and the hash cover exactly what the file holds and the next attempt
-          // resumes from there.
+          // Chunks are written in batches (writev, in libuv's thread pool) and hashed meanwhile on
+          // this thread; a failed write ends the download, so after any other error `written`
+          // and the hash cover exactly what the file holds and the next attempt resumes there.
           const writeBatch = (buffers: Buffer[], callback: (error?: Error | null) => void) => {
             const size = buffers.reduce((sum, b) => sum + b.length, 0);
-            handle
-              .writev(buffers, written)
+            const writing = handle.writev(buffers, written);
+            for (const b of buffers) hash.update(b);
+            writing
               .then(async ({ bytesWritten }) => {
                 if (bytesWritten !== size) throw new CacheFailure(`short write to ${tmp} (disk full?)`);
-                for (const b of buffers) hash.update(b);
                 written += size;
                 if (written > facts.size) {
                   throw new CacheFailure(
@@ -461,7 +491,6 @@ export class AssetCache {
           await this.pause(attempt, type, name, error);
         }
       }
-      await handle.sync();
       const sha256 = hash.digest('hex');
       if (written !== facts.size)
         throw new CacheFailure(`${type}/${name}: got ${written} bytes, expected ${facts.size}`);
@@ -485,6 +514,7 @@ export class AssetCache {
       // Facts first, then the file: a visible file always has its facts.
       const now = Date.now();
       await this.writeMeta(type, name, {
+        bootId: this.boot,
         size: written,
         etag: facts.etag,
         sha256,
@@ -643,4 +673,10 @@ export class AssetCache {
       limitBytes: this.options.limitBytes,
     };
   }
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
