@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LocalStore } from '../../runtime/storage/local-store.js';
 import { S3Store } from '../../runtime/storage/s3-store.js';
 import { AssetCache } from '../../worker-image/cache/cache.js';
 import { lock } from '../../worker-image/cache/file-lock.js';
@@ -289,6 +290,37 @@ describe('node asset cache', () => {
     };
     expect(await run(1)).toBe(1);
     expect(await run(3)).toBe(3);
+  });
+
+  it('serves the embedded mode from a local-directory store and prunes links of vanished jobs', async () => {
+    const storeDir = tempDir('local-store');
+    const store = new LocalStore(storeDir);
+    const data = randomData(3 * MiB, 41);
+    await store.put('iso/local.iso', streamOf(data), { expectedSha256: sha256(data) });
+    const dir = tempDir('local-cache');
+    const cache = new AssetCache({
+      directory: dir,
+      limitBytes: 4 * MiB,
+      minFreePercent: 0,
+      workers: 1,
+      source: new StoreSource(store),
+    });
+    await cache.acquire({ type: 'iso', name: 'local.iso', job: '7' });
+    await cache.acquire({ type: 'iso', name: 'local.iso', job: '8' });
+    const cached = join(dir, 'assets', 'iso', 'local.iso');
+    expect(statSync(cached).nlink).toBe(3);
+    // Job 8's pod died without releasing its links; job 7 still runs.
+    expect(await cache.prunePool((job) => job === '7')).toEqual(['8']);
+    expect(statSync(cached).nlink).toBe(2);
+    await cache.releaseJob('7');
+    expect(statSync(cached).nlink).toBe(1);
+    // Nothing holds it now: a second asset that needs the room evicts it.
+    await store.put('iso/next.iso', streamOf(randomData(3 * MiB, 42)));
+    await cache.acquire({ type: 'iso', name: 'next.iso', job: '9' });
+    expect(existsSync(cached)).toBe(false);
+    await expect(cache.acquire({ type: 'iso', name: 'local.iso', job: '../x' })).rejects.toThrow(
+      /give a dest path or a job id/,
+    );
   });
 
   it('does not block on a lock whose holder was killed', async () => {

@@ -179,6 +179,26 @@ export class AssetCache {
     await rm(this.poolDir(job), { recursive: true, force: true });
   }
 
+  /**
+   * Drop the links of jobs that are gone (a pod that crashed before releasing them), so their
+   * assets can be evicted again. Returns the job ids it dropped.
+   */
+  async prunePool(isActive: (job: string) => boolean | Promise<boolean>): Promise<string[]> {
+    let jobs: string[];
+    try {
+      jobs = await readdir(join(this.options.directory, 'pool'));
+    } catch {
+      return [];
+    }
+    const dropped: string[] = [];
+    for (const job of jobs) {
+      if (await isActive(job)) continue;
+      await rm(join(this.options.directory, 'pool', job), { recursive: true, force: true });
+      dropped.push(job);
+    }
+    return dropped;
+  }
+
   private assetPath(type: AssetType, name: string) {
     return join(this.options.directory, 'assets', type, name);
   }
