@@ -26,6 +26,7 @@ export function s3ConfigFromEnv(
     'REGION',
     'CA_FILE',
     'PART_SIZE_MB',
+    'USE_SSL',
   ]) {
     if (env[`KUBEQA_S3_${name}`] === undefined && input[`S3_${name}`] !== undefined) {
       env[`KUBEQA_S3_${name}`] = input[`S3_${name}`];
@@ -33,14 +34,22 @@ export function s3ConfigFromEnv(
   }
   const endpoint = env.KUBEQA_S3_ENDPOINT;
   if (!endpoint) return undefined;
+  const ssl = env.KUBEQA_S3_USE_SSL?.toLowerCase();
+  if (ssl !== undefined && !['true', 'false', '1', '0', ''].includes(ssl)) {
+    throw new KubeqaError('KQ_ERR_INVALID_SETTING', `KUBEQA_S3_USE_SSL must be true or false, got '${ssl}'`);
+  }
+  // A bare host[:port] (as the Helm chart's Secret holds it) takes its scheme from USE_SSL (default true).
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)
+    ? endpoint
+    : `${ssl === 'false' || ssl === '0' ? 'http' : 'https'}://${endpoint}`;
   let url: URL;
   try {
-    url = new URL(endpoint);
+    url = new URL(withScheme);
   } catch {
     throw new KubeqaError(
       'KQ_ERR_INVALID_SETTING',
       `KUBEQA_S3_ENDPOINT '${endpoint}' is not a URL`,
-      'write it as http://host:port or https://host',
+      'write it as host[:port] (with KUBEQA_S3_USE_SSL) or http(s)://host[:port]',
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {

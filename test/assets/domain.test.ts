@@ -326,5 +326,22 @@ describe('configuration from the environment', () => {
       S3_BUCKET: 'kq',
     };
     expect(cacheOptionsFromEnv(withSecret).source.description).toBe('s3 http://minio:9000/kq/assets/');
+    // The Helm chart's Secret: a bare host and S3_USE_SSL.
+    const chart = {
+      S3_ENDPOINT: 's3.amazonaws.com',
+      S3_USE_SSL: 'true',
+      S3_ACCESS_KEY: 'a',
+      S3_SECRET_KEY: 'b',
+      S3_BUCKET: 'kq',
+    };
+    expect(s3ConfigFromEnv(chart)).toMatchObject({ endPoint: 's3.amazonaws.com', useSSL: true });
+    expect(
+      s3ConfigFromEnv({ ...chart, S3_ENDPOINT: 'minio.kubeqa:9000', S3_USE_SSL: 'false' }),
+    ).toMatchObject({
+      endPoint: 'minio.kubeqa',
+      port: 9000,
+      useSSL: false,
+    });
+    expect(() => s3ConfigFromEnv({ ...chart, S3_USE_SSL: 'maybe' })).toThrow(/USE_SSL must be true or false/);
   });
 });
