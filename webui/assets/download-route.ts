@@ -10,6 +10,7 @@ import { assetKey, isAssetType } from '../../domain/assets/types.js';
 import { verifySignature } from '../../domain/auth/hmac.js';
 import { KubeqaError } from '../../domain/errors.js';
 import type { AssetStore } from '../../runtime/storage/store.js';
+import { signingCandidates } from '../auth/authenticate.js';
 
 export interface AssetDownloadRouteOptions {
   store: AssetStore;
@@ -63,7 +64,12 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
       await refuse(reply, 403, 'unknown or expired API key');
       return false;
     }
-    const verdict = verifySignature(secret, request.url, time, hash, options.nowSeconds?.());
+    // The same spellings of the path the API's own authentication accepts (openQA's clients differ).
+    let verdict: ReturnType<typeof verifySignature> = { ok: false, reason: 'bad-hash' };
+    for (const candidate of signingCandidates(request.url)) {
+      verdict = verifySignature(secret, candidate, time, hash, options.nowSeconds?.());
+      if (verdict.ok || verdict.reason !== 'bad-hash') break;
+    }
     if (!verdict.ok) {
       const why = {
         stale: 'the request time is more than 300 s away from the server time (check the clock)',
