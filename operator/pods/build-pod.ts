@@ -69,6 +69,9 @@ export interface TestPodManifests {
   secret: Record<string, unknown>;
 }
 
+/** Where the cache sidecar listens, in the pod's /tmp emptyDir shared with the runner. */
+export const CACHE_SOCKET = '/tmp/kubeqa-cache.sock';
+
 export function podName(jobId: number): string {
   return `kubeqa-job-${jobId}`;
 }
@@ -168,6 +171,7 @@ export function buildTestPod(
     { name: 'KUBEQA_JOB_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'token' } } },
     { name: 'KUBEQA_CACHE_DIR', value: '/var/lib/kubeqa/cache' },
     { name: 'KUBEQA_WORK_DIR', value: '/work' },
+    { name: 'KUBEQA_CACHE_SOCKET', value: CACHE_SOCKET },
     { name: 'TMPDIR', value: '/tmp' },
   ];
   if (kvm === 'off') env.push({ name: 'QEMU_NO_KVM', value: '1' });
@@ -186,7 +190,9 @@ export function buildTestPod(
     imagePullPolicy: config.imagePullPolicy ?? 'IfNotPresent',
     // A native sidecar: started before the runner, kept running beside it, stopped after it.
     restartPolicy: 'Always',
-    args: ['cache', 'serve', '--socket', '/var/lib/kubeqa/cache/.kubeqa-cache.sock'],
+    // The socket lives in the pod's own /tmp (shared with the runner), not on the node-wide
+    // cache directory, where every pod of the node would claim the same path.
+    args: ['cache', 'serve', '--socket', CACHE_SOCKET],
     env: cacheEnv,
     envFrom: config.storageSecretName
       ? [{ secretRef: { name: config.storageSecretName, optional: true } }]

@@ -74,6 +74,13 @@ describe('buildTestPod', () => {
   it('runs the cache as a native sidecar sharing the node cache', () => {
     const [sidecar] = pod.spec.initContainers;
     expect(sidecar.restartPolicy).toBe('Always');
+    // Its socket is in the pod's own /tmp, which the runner shares, never on the node-wide cache.
+    expect(sidecar.args).toEqual(['cache', 'serve', '--socket', '/tmp/kubeqa-cache.sock']);
+    expect(pod.spec.containers[0].env).toContainEqual({
+      name: 'KUBEQA_CACHE_SOCKET',
+      value: '/tmp/kubeqa-cache.sock',
+    });
+    expect(pod.spec.containers[0].volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
     expect(sidecar.env).toContainEqual({ name: 'CACHELIMIT', value: '50' });
     expect(pod.spec.volumes).toContainEqual({
       name: 'cache',
