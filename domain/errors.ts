@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'KQ_ERR_STORAGE'
   | 'KQ_ERR_DOWNLOAD'
   | 'KQ_ERR_CACHE'
+  | 'KQ_ERR_QEMU'
+  | 'KQ_ERR_INVALID_DISTRIBUTION'
+  | 'KQ_ERR_TEST_FAILED'
   | (string & { readonly __kq?: never });
 
 export class KubeqaError extends Error {
