@@ -8,10 +8,11 @@ import type { Command } from './command.js';
 import { apiCommand } from './commands/api.js';
 import { cacheCommand } from './commands/cache.js';
 import { operatorCommand } from './commands/operator.js';
+import { runCommand } from './commands/run.js';
 import { serverCommand } from './commands/server.js';
 import { upCommand } from './commands/up.js';
 
-const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand, cacheCommand];
+const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand, cacheCommand, runCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
