@@ -484,7 +484,11 @@ export class RunnerApi implements TestApi {
       void this.ctx.machine.process.exited.then(() => resolve('died'));
     });
     const result = await Promise.race([console.waitFor(regex, timeoutMs, from), died]);
-    if (result === 'died' || (result === undefined && this.ctx.backendDied())) this.checkBackend();
+    if (result === 'died' || (result === undefined && console.isClosed)) {
+      // The console closed: QEMU is going away. Let its exit be noticed, then report it.
+      await Promise.race([this.ctx.machine.process.exited, sleep(5000)]);
+      this.checkBackend();
+    }
     return result === 'died' ? undefined : result;
   }
 
@@ -537,7 +541,8 @@ export class RunnerApi implements TestApi {
     const regex = new RegExp(`KQSTART-${id}\\r?\\n([\\s\\S]*?)\\r?\\nKQEND-${id}-(\\d+)`);
     const match = await this.waitOnConsole(shell, regex, Math.max(0, deadline - Date.now()), from);
     if (!match) return undefined;
-    const output = (match[1] ?? '').replace(/\r\n/g, '\n').replace(/\r/g, '');
+    // The end marker starts on a new line of its own: drop the command's last newline, as openQA does.
+    const output = (match[1] ?? '').replace(/\r\n/g, '\n').replace(/\r/g, '').replace(/\n$/, '');
     return { code: Number(match[2]), output };
   }
 
