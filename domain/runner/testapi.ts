@@ -14,8 +14,8 @@ export type { ModuleFlags } from './results.js';
 export interface ScreenMatch {
   needle: string;
   similarity: number;
-  /** Where each area was found on the screen. */
-  areas: { x: number; y: number; width: number; height: number; similarity: number }[];
+  /** Where each match area was found on the screen (`area`: its index in the needle's areas). */
+  areas: { area: number; x: number; y: number; width: number; height: number; similarity: number }[];
 }
 
 export interface AssertScreenOptions {

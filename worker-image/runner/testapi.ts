@@ -237,6 +237,7 @@ export class RunnerApi implements TestApi {
             needle: result.needle.name,
             similarity: result.similarity,
             areas: result.areas.map((a) => ({
+              area: a.area,
               x: a.x,
               y: a.y,
               width: a.width,
@@ -306,13 +307,9 @@ export class RunnerApi implements TestApi {
     const match = await this.assert_screen(tags, options.timeout ?? 30);
     const needle = this.ctx.needles.find((n) => n.name === match.needle);
     // openQA clicks the click_point of the first area that has one, else the centre of the last match area.
-    const index = needle
-      ? Math.max(
-          0,
-          needle.areas.findIndex((a) => a.click_point !== undefined),
-        )
-      : 0;
-    const area = match.areas[index] ?? match.areas.at(-1);
+    const withPoint = needle ? needle.areas.findIndex((a) => a.click_point !== undefined) : -1;
+    const area = withPoint >= 0 ? match.areas.find((a) => a.area === withPoint) : match.areas.at(-1);
+    const index = area?.area ?? -1;
     if (!area) throw new TestFailure(`assert_and_click: needle ${match.needle} has no area to click`);
     const point = needle?.areas[index]?.click_point;
     const x = point && point !== 'center' ? area.x + point.xpos : area.x + area.width / 2;
