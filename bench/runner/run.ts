@@ -1,0 +1,123 @@
+// The Debian installer job end to end, kubeqa's runner against os-autoinst, side by side:
+// boot the netboot installer under TCG, match the language screen, press Enter, match the
+// location screen (the same needles, examples/debian-installer/needles, load in both).
+//
+//   npx tsx bench/runner/run.ts [rounds]        (default 1 round; one job at a time)
+//
+// Prints one line per job and a table; figures go to docs/benchmarks.md.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { requireCommand } from '../../test/env/system.js';
+import { debianInstallerNetboot } from '../../test/guests/busybox.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const APPEND = 'vga=788 console=ttyS0,115200 console=tty0 priority=high';
+
+function timed(
+  command: string,
+  args: string[],
+  cwd: string,
+): Promise<{ seconds: number; code: number | null; output: string }> {
+  const started = process.hrtime.bigint();
+  return new Promise((done) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c) => {
+      output += c;
+    });
+    child.stderr.on('data', (c) => {
+      output += c;
+    });
+    child.once('exit', (code) =>
+      done({ seconds: Number(process.hrtime.bigint() - started) / 1e9, code, output }),
+    );
+  });
+}
+
+async function kubeqaJob(): Promise<number> {
+  const { kernel, initrd } = debianInstallerNetboot();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-kubeqa-'));
+  const run = await timed(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'cli/main.ts'),
+      'run',
+      '--quiet',
+      '--result-dir',
+      join(dir, 'result'),
+      `CASEDIR=${join(root, 'examples/debian-installer')}`,
+      'SCHEDULE=installer/language,installer/location',
+      `KERNEL=${kernel}`,
+      `INITRD=${initrd}`,
+      `APPEND=${APPEND}`,
+      'QEMUCPUS=2',
+      'QEMURAM=1024',
+      'NUMDISKS=0',
+      'NOVIDEO=1',
+    ],
+    root,
+  );
+  rmSync(dir, { recursive: true, force: true });
+  if (run.code !== 0) throw new Error(`kubeqa run failed:\n${run.output}`);
+  return run.seconds;
+}
+
+async function osAutoinstJob(): Promise<number> {
+  const isotovideo = requireCommand('isotovideo', ['os-autoinst']);
+  const { kernel, initrd } = debianInstallerNetboot();
+  const pool = mkdtempSync(join(tmpdir(), 'bench-isotovideo-'));
+  writeFileSync(
+    join(pool, 'vars.json'),
+    JSON.stringify({
+      BACKEND: 'qemu',
+      ARCH: 'x86_64',
+      DISTRI: 'debian',
+      CASEDIR: join(root, 'bench/runner/os-autoinst-distri'),
+      NEEDLES_DIR: join(root, 'examples/debian-installer/needles'),
+      PRODUCTDIR: join(root, 'bench/runner/os-autoinst-distri'),
+      KERNEL: kernel,
+      INITRD: initrd,
+      APPEND,
+      QEMUCPUS: 2,
+      QEMURAM: 1024,
+      NUMDISKS: 0,
+      QEMU_NO_KVM: 1,
+      NOVIDEO: 1,
+      VNC: 91,
+    }),
+  );
+  const run = await timed(isotovideo, ['-d'], pool);
+  const log = existsSync(join(pool, 'autoinst-log.txt'))
+    ? readFileSync(join(pool, 'autoinst-log.txt'), 'utf8')
+    : run.output;
+  const passed = /result: ok|tests\/installer\/location\.pm.*ok|isotovideo done/.test(log + run.output);
+  rmSync(pool, { recursive: true, force: true });
+  if (!passed || run.code !== 0)
+    throw new Error(`isotovideo failed (exit ${run.code}):\n${(log + run.output).slice(-3000)}`);
+  return run.seconds;
+}
+
+const rounds = Number(process.argv[2] ?? 1);
+const rows: { name: string; seconds: number[] }[] = [
+  { name: 'kubeqa run', seconds: [] },
+  { name: 'os-autoinst (isotovideo)', seconds: [] },
+];
+for (let i = 0; i < rounds; i++) {
+  const ours = await kubeqaJob();
+  rows[0]?.seconds.push(ours);
+  process.stdout.write(`round ${i + 1}: kubeqa ${ours.toFixed(1)} s\n`);
+  const theirs = await osAutoinstJob();
+  rows[1]?.seconds.push(theirs);
+  process.stdout.write(`round ${i + 1}: os-autoinst ${theirs.toFixed(1)} s\n`);
+}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
+process.stdout.write('\n| job (boot → language → Enter → location) | median s | runs |\n|---|---|---|\n');
+for (const row of rows) {
+  process.stdout.write(
+    `| ${row.name} | ${median(row.seconds).toFixed(1)} | ${row.seconds.map((s) => s.toFixed(1)).join(', ')} |\n`,
+  );
+}
