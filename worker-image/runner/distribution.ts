@@ -107,13 +107,22 @@ function findScript(casedir: string, name: string): string | undefined {
   return undefined;
 }
 
-/** Import a TypeScript or JavaScript file. */
+/**
+ * Import a TypeScript or JavaScript file. A distribution without a package.json saying
+ * "type": "module" (a plain git checkout) is loaded as CommonJS: its ES exports then arrive
+ * wrapped once more ({ default: { __esModule, default } }), which is unwrapped here.
+ */
 export async function importFile(file: string): Promise<Record<string, unknown>> {
+  let loaded: Record<string, unknown>;
   if (file.endsWith('.ts') || file.endsWith('.mts')) {
     const { tsImport } = await import('tsx/esm/api');
-    return (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
+    loaded = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
+  } else {
+    loaded = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   }
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  const inner = loaded.default as Record<string, unknown> | undefined;
+  if (inner && typeof inner === 'object' && inner.__esModule === true) return inner;
+  return loaded;
 }
 
 function invalid(file: string, what: string): KubeqaError {
