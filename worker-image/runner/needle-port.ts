@@ -1,10 +1,9 @@
 // The runner's view of the needle package (worker-image/needles: loader, matcher, PNG codec).
-import type { Candidate, Frame, MatchOptions, MatchResult, Needle } from '../../domain/needles/types.js';
+// One seam, so the runner depends on these five functions only.
+import type { Frame, Matcher, Needle } from '../../domain/needles/types.js';
+import { createMatcher, decodePng, encodePng, loadNeedleDir, selectNeedles } from '../needles/index.js';
 
-export interface Matcher {
-  match(frame: Frame, candidates: Needle[], options: MatchOptions): Promise<MatchResult>;
-  close(): Promise<void> | void;
-}
+export type { Candidate, Frame, Matcher, MatchResult, Needle } from '../../domain/needles/types.js';
 
 export interface NeedleApi {
   loadNeedleDir(dir: string): Promise<Needle[]>;
@@ -14,16 +13,9 @@ export interface NeedleApi {
   encodePng(frame: Frame): Buffer;
 }
 
-export type { Candidate, Frame, MatchResult, Needle };
+const api: NeedleApi = { loadNeedleDir, selectNeedles, createMatcher, decodePng, encodePng };
 
-let cached: Promise<NeedleApi | undefined> | undefined;
-
-/** The needle package, or undefined where this build has none. */
-export function needleApi(): Promise<NeedleApi | undefined> {
-  const specifier = '../needles/index.js';
-  cached ??= import(specifier).then(
-    (m) => m as NeedleApi,
-    () => undefined,
-  );
-  return cached;
+/** The needle package. */
+export async function needleApi(): Promise<NeedleApi | undefined> {
+  return api;
 }

@@ -107,7 +107,10 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
         log.line(`needles: ${needles.length} from ${dir}`);
       }
     }
-    if (api) matcher = api.createMatcher();
+    if (api) {
+      matcher = api.createMatcher();
+      if (needles.length > 0) await matcher.preload(needles);
+    }
 
     const maxJobTime = numberSetting(settings, 'MAX_JOB_TIME', 7200, 1) * 1000;
     const jobDeadline = Date.now() + maxJobTime;
