@@ -68,7 +68,7 @@ describe('serial consoles', () => {
     await shell.waitFor(new RegExp(BUSYBOX_PROMPT), 60_000);
     const from = shell.position;
     shell.write('echo "s1-$((40 + 2))"; tty\n');
-    const match = await shell.waitFor(/s1-(\d+)\r?\n(\/dev\/\S+)/, 20_000, from);
+    const match = await shell.waitFor(/s1-(\d+)\r?\n(\/dev\/\S+)\r?\n/, 20_000, from);
     expect(match?.[1]).toBe('42');
     expect(match?.[2]).toBe('/dev/ttyS1');
     expect(shell.text()).not.toContain('\x1b[6n');

@@ -535,7 +535,8 @@ export class RunnerApi implements TestApi {
       `printf '%s-%s\\n' KQSTART ${id}; ${script}${separator}printf '\\n%s-%s-%s\\n' KQEND ${id} "$?"\n`,
     );
     void secret;
-    const regex = new RegExp(`KQSTART-${id}\\r?\\n([\\s\\S]*?)\\r?\\nKQEND-${id}-(\\d+)`);
+    // Up to the end of the marker line: the status may arrive in pieces.
+    const regex = new RegExp(`KQSTART-${id}\\r?\\n([\\s\\S]*?)\\r?\\nKQEND-${id}-(\\d+)\\r?\\n`);
     const match = await this.waitOnConsole(shell, regex, Math.max(0, deadline - Date.now()), from);
     if (!match) return undefined;
     // The end marker starts on a new line of its own: drop the command's last newline, as openQA does.
