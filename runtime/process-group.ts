@@ -3,10 +3,9 @@
 // PR_SET_PDEATHSIG before exec'ing the real command: if this process dies, even by SIGKILL, the
 // kernel kills the child. stop() signals the whole group (SIGTERM, then SIGKILL after a grace
 // period), and an exit hook SIGKILLs whatever is still running when this process exits normally.
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { KubeqaError } from '../domain/errors.js';
+import { findExecutable } from './executables.js';
 
 export interface GroupChild {
   readonly pid: number;
@@ -52,22 +51,7 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
 
 /** The absolute path of an executable on PATH, or undefined. */
 export function which(name: string): string | undefined {
-  if (name.includes('/')) return isExecutable(name) ? name : undefined;
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin']) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findExecutable(name);
 }
 
 /** The argv that runs `command args` tied to this process's life (pure; for tests and logs). */

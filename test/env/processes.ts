@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { killGroup } from '../../runtime/process-group.js';
 import { runStateRoot } from './paths.js';
 import { requireCommand } from './system.js';
 
@@ -68,18 +69,6 @@ export function runDir(): string {
   writeFileSync(join(dir, 'owner.json'), JSON.stringify(identity(process.pid)));
   ownRunDir = dir;
   return dir;
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /**
