@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signRequest } from '../../domain/auth/hmac.js';
+import { kubeqaCli } from '../helpers/kubeqa-cli.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kubeqa-up-test-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -41,20 +42,7 @@ async function startUp(): Promise<{ url: string; stop: () => Promise<number | nu
   };
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = kubeqa(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => kubeqaCli(args);
 
 describe('kubeqa up', () => {
   it('serves health with the embedded database and keeps its data across restarts', async () => {

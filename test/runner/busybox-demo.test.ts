@@ -1,33 +1,16 @@
 // `kubeqa run` as a user runs it, on the busybox guest under TCG: the demo distribution passes
 // with results in openQA's layout; module flags, soft failures, post_fail_hook and always_run
 // give openQA's results; a dead QEMU or a broken distribution make the job incomplete with a reason.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobResultFile, ModuleResultFile, TestOrderEntry } from '../../domain/runner/results.js';
 import { testEnv } from '../env/index.js';
+import { kubeqaRun, readJson } from '../helpers/kubeqa-cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-run-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function kubeqaRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function busyboxSettings(): Promise<string[]> {
   const { busybox } = await testEnv.qemu();
@@ -42,7 +25,7 @@ async function busyboxSettings(): Promise<string[]> {
   ];
 }
 
-const json = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+const json = readJson;
 
 describe('kubeqa run with the busybox demo (examples/busybox)', () => {
   it('passes end to end and leaves openQA-style results', async () => {

@@ -1,7 +1,7 @@
 // The Debian 12 installer demo (examples/debian-installer) end to end under `kubeqa run`, with
 // needles cut from real screenshots; and a copy with one needle made wrong, which must fail
 // naming the step, the tag and the closest candidate with its similarity.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,26 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { JobResultFile, ModuleResultFile } from '../../domain/runner/results.js';
 import { testEnv } from '../env/index.js';
 import { requireCommand } from '../env/system.js';
+import { kubeqaRun, readJson } from '../helpers/kubeqa-cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-installer-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function kubeqaRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function installerSettings(): Promise<string[]> {
   const { debianInstaller } = await testEnv.qemu();
@@ -43,7 +27,7 @@ async function installerSettings(): Promise<string[]> {
   ];
 }
 
-const json = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+const json = readJson;
 
 describe('kubeqa run with the Debian installer demo (examples/debian-installer)', () => {
   it('passes language, location, keyboard, hostname and domain by their needles', async () => {
