@@ -253,29 +253,16 @@ const TIME = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM
 
 export type JobJson = Record<string, unknown> & { id: number };
 
-interface ListRow {
-  id: number;
-  state: string;
-  result: string;
-  reason: string | null;
-  priority: number;
-  clone_id: number | null;
-  group_id: number | null;
-  group_name: string | null;
-  test: string;
-  distri: string;
-  version: string;
-  flavor: string;
-  arch: string;
-  build: string;
-  machine: string;
-  assigned_worker_id: number | null;
-  blocked_by_id: number | null;
+/** A job row as the list query reads it: settings and times as the text PostgreSQL sends. */
+type ListRow = Omit<
+  JobRow,
+  'scheduled_product_id' | 'settings' | 't_created' | 't_started' | 't_finished' | 't_updated'
+> & {
   settings: string;
   t_created: string;
   t_started: string | null;
   t_finished: string | null;
-}
+};
 
 const str = (v: string | null) => (v === null ? 'null' : JSON.stringify(v));
 const num = (v: number | null) => (v === null ? 'null' : String(v));
