@@ -6,7 +6,12 @@ import { systemClock } from '../../operator/scheduler/clock.js';
 import { decide } from '../../operator/scheduler/decide.js';
 import { SchedulerLoop } from '../../operator/scheduler/loop.js';
 import { MemoryStore } from '../../operator/scheduler/memory-store.js';
-import { DEFAULT_SCHEDULER_CONFIG, type SchedulerJob, type Slot } from '../../operator/scheduler/types.js';
+import {
+  DEFAULT_SCHEDULER_CONFIG,
+  NEVER_RUN,
+  type SchedulerJob,
+  type Slot,
+} from '../../operator/scheduler/types.js';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
@@ -123,15 +128,7 @@ function bigDecision(): { ms: number; assigned: number } {
       maxJobSeconds: 7200,
       timeoutScale: 1,
       retry: 0,
-      ancestors: 0,
-      incompleteAncestors: 0,
-      slotId: null,
-      sequenceIndex: null,
-      assignedAt: null,
-      setupAt: null,
-      startedAt: null,
-      finishedAt: null,
-      reason: null,
+      ...NEVER_RUN,
     });
   }
   const slots: Slot[] = [];

@@ -17,7 +17,7 @@ import type { ClonePlan, JobRef } from './actions.js';
 import type { Clock } from './clock.js';
 import type { CommitResult, PassOutcome, SchedulerSnapshot, SchedulerStore, StoreEvent } from './port.js';
 import { DEFAULT_PRIORITY, parseSchedulingSettings } from './settings.js';
-import type { ProductKey, SchedulerJob, Slot } from './types.js';
+import { NEVER_RUN, type ProductKey, type SchedulerJob, type Slot } from './types.js';
 
 export interface NewJob {
   readonly test: string;
@@ -162,15 +162,7 @@ export class MemoryStore implements SchedulerStore {
       maxJobSeconds: parsed.maxJobSeconds,
       timeoutScale: parsed.timeoutScale,
       retry: parsed.retry,
-      ancestors: 0,
-      incompleteAncestors: 0,
-      slotId: null,
-      sequenceIndex: null,
-      assignedAt: null,
-      setupAt: null,
-      startedAt: null,
-      finishedAt: null,
-      reason: null,
+      ...NEVER_RUN,
       ...(spec.product ? { product: spec.product } : {}),
       ...(spec.important ? { important: true } : {}),
       settings,

@@ -37,6 +37,19 @@ export interface SchedulerJob extends ClusterJob {
   readonly important?: boolean;
 }
 
+/** The fields of a job that has never been assigned or run (no clone chain behind it). */
+export const NEVER_RUN = {
+  ancestors: 0,
+  incompleteAncestors: 0,
+  slotId: null,
+  sequenceIndex: null,
+  assignedAt: null,
+  setupAt: null,
+  startedAt: null,
+  finishedAt: null,
+  reason: null,
+} as const satisfies Partial<SchedulerJob>;
+
 export interface ProductKey {
   readonly distri?: string;
   readonly version?: string;
