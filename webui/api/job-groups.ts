@@ -72,13 +72,8 @@ export async function jobGroupRoutes(api: FastifyInstance, { database }: ApiCont
     async (request) => {
       await need(request, 'admin');
       const v = values(request, true);
-      const names = Object.keys(v);
       try {
-        const [row] = await database.query<{ id: number }>(
-          `insert into job_groups (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning id`,
-          Object.values(v),
-        );
-        return { id: row?.id };
+        return { id: await insertRow(database, 'job_groups', v) };
       } catch (error) {
         throw conflict(error);
       }
@@ -209,13 +204,8 @@ export async function parentGroupRoutes(api: FastifyInstance, { database }: ApiC
     async (request) => {
       await need(request, 'admin');
       const v = values(request, true);
-      const names = Object.keys(v);
       try {
-        const [row] = await database.query<{ id: number }>(
-          `insert into job_group_parents (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning id`,
-          Object.values(v),
-        );
-        return { id: row?.id };
+        return { id: await insertRow(database, 'job_group_parents', v) };
       } catch (error) {
         throw duplicate(error);
       }
@@ -269,4 +259,18 @@ export async function parentGroupRoutes(api: FastifyInstance, { database }: ApiC
       return { id: idOf(request) };
     },
   );
+}
+
+/** Insert one row from column → value pairs (column names come from the route's schema); its id. */
+async function insertRow(
+  database: ApiContext['database'],
+  table: string,
+  values: Record<string, unknown>,
+): Promise<number | undefined> {
+  const names = Object.keys(values);
+  const [row] = await database.query<{ id: number }>(
+    `insert into ${table} (${names.join(', ')}) values (${names.map((_, i) => `$${i + 1}`).join(', ')}) returning id`,
+    Object.values(values),
+  );
+  return row?.id;
 }
