@@ -1,6 +1,8 @@
 // The API on real PostgreSQL: isos post with product expansion, jobs routes, error shape.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { type Json, seedTemplates, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -109,13 +111,10 @@ describe('POST /api/v1/isos', () => {
     const bootUefi = find('boot', 'uefi');
     expect(bootUefi.parents.Chained).toEqual([find('install', 'uefi').id]);
     // events are delivered after commit
-    const deadline = Date.now() + 10_000;
-    while (
-      !events.some((e) => e.type === 'job.created' && e.ids.includes(install64.id)) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(
+      () => events.some((e) => e.type === 'job.created' && e.ids.includes(install64.id)),
+      10_000,
+    );
     expect(events.some((e) => e.type === 'job.created' && e.ids.includes(install64.id))).toBe(true);
     await stop();
   });

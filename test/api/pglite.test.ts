@@ -2,6 +2,7 @@
 // dependencies, the job list, a restart, and job events over PGlite's LISTEN/NOTIFY.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { seedTemplates, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -52,9 +53,8 @@ describe('API on PGlite', () => {
     expect((await s.api('POST', `jobs/${install.id}/cancel`)).body.result).toBe(2);
     const restarted = await s.api('POST', `jobs/${install.id}/restart`);
     expect(restarted.body.result).toHaveLength(2);
-    const deadline = Date.now() + 10_000;
     const created = () => events.filter((e) => e.type === 'job.created').length;
-    while (created() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => created() >= 2, 10_000);
     expect(created()).toBe(2);
     expect(
       events.some((e) => e.type === 'job.state' && e.id === install.id && e.result === 'user_cancelled'),

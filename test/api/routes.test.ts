@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobEvent, SCHEDULER_CHANNEL, subscribeJobEvents } from '../../db/job-events.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { type Json, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -308,9 +309,8 @@ describe('runner routes (per-job token)', () => {
     expect((await runner('POST', `${job}/set_done?result=passed`)).status).toBe(409);
     const done = (await s.api('GET', `jobs/${job}`)).body.job;
     expect([done.state, done.result]).toEqual(['done', 'passed']);
-    const deadline = Date.now() + 10_000;
     const wanted = (e: JobEvent) => e.type === 'job.state' && e.id === job && e.state === 'done';
-    while (!events.some(wanted) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => events.some(wanted), 10_000);
     expect(
       events.filter((e) => e.type === 'job.state' && e.id === job).map((e) => (e as { state: string }).state),
     ).toEqual(['running', 'done']);
@@ -326,8 +326,7 @@ describe('runner routes (per-job token)', () => {
     expect(await s.database.query('select follow_up from jobs where id = $1', [job])).toEqual([
       { follow_up: true },
     ]);
-    while (!wakeups.includes('job-finished') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => wakeups.includes('job-finished'), 10_000);
     expect(wakeups).toEqual(expect.arrayContaining(['job-created', 'job-changed', 'job-finished']));
     await stopWakeups();
     await stop();

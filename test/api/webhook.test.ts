@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookSink, webhookSignature } from '../../webui/events/webhook.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -39,8 +40,7 @@ describe('webhook sink', () => {
     const stop = await startWebhookSink(s.database, { url, secret: 'hooksecret', retryDelayMs: 10 });
     const id = (await s.api('POST', 'jobs', { TEST: 'hooked' })).body.id;
     await s.api('POST', `jobs/${id}/cancel`);
-    const deadline = Date.now() + 10_000;
-    while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => received.length >= 2, 10_000);
     await stop();
     receiver.close();
     expect(received.map((r) => JSON.parse(r.body))).toEqual([

@@ -12,6 +12,7 @@ import { type Machine, prepareDisks, startMachine } from '../../worker-image/qem
 import { keysForChar } from '../../worker-image/vnc/keys.js';
 import { testEnv } from '../env/index.js';
 import { BUSYBOX_PROMPT } from '../guests/busybox.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-machine-test-'));
 let machine: Machine | undefined;
@@ -77,13 +78,7 @@ describe('serial consoles', () => {
   it('records serial0 to serial0.txt', async () => {
     machine!.serial0.write('echo serial0-log-$((3 * 3))\n');
     expect(await machine!.serial0.waitFor(/serial0-log-9/, 20_000)).toBeDefined();
-    const deadline = Date.now() + 5000;
-    while (
-      !readFileSync(join(work, 'serial0.txt'), 'utf8').includes('serial0-log-9') &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(() => readFileSync(join(work, 'serial0.txt'), 'utf8').includes('serial0-log-9'), 5000);
     expect(readFileSync(join(work, 'serial0.txt'), 'utf8')).toContain('serial0-log-9');
   });
 });
