@@ -272,14 +272,13 @@ describe('/api/v1/jobs', () => {
 
   it('records changes as audit events with the user, never reads', async () => {
     await s.api('POST', 'jobs', { TEST: 'audited', SECRET_PASS: 'hunter2' });
-    const deadline = Date.now() + 10_000;
     let rows: Json[] = [];
-    while (rows.length === 0 && Date.now() < deadline) {
-      if (rows.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await waitUntil(async () => {
       rows = await s.database.query(
         "select a.event, a.event_data, u.username from audit_events a join users u on u.id = a.user_id where a.event_data->'params'->>'TEST' = 'audited'",
       );
-    }
+      return rows.length > 0;
+    }, 10_000);
     expect(rows).toEqual([
       {
         event: 'POST /api/v1/jobs',

@@ -6,16 +6,14 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { runStateRoot } from '../env/paths.js';
 import { processStartTicks, reapStale } from '../env/processes.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const TSX = ['--import', 'tsx'];
 
-/** Resolve when the process is gone; reject after timeoutMs. Checks /proc on each child exit notice and every 50 ms. */
+/** Resolve when the process is gone (checked in /proc every 50 ms); reject after timeoutMs. */
 async function gone(pid: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (processStartTicks(pid) !== undefined) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} is still alive after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  if (!(await waitUntil(() => processStartTicks(pid) === undefined, timeoutMs, 50)))
+    throw new Error(`process ${pid} is still alive after ${timeoutMs} ms`);
 }
 
 function firstLine(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<RegExpExecArray> {

@@ -208,11 +208,10 @@ describe('process lifetime', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(true);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('qemu-system-x86_64');
     child.kill('SIGKILL');
-    const deadline = Date.now() + 10_000;
     const gone = () =>
       !existsSync(`/proc/${pid}`) ||
       readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-    while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => gone() === true, 10_000, 50);
     expect(gone()).toBe(true);
   });
 });
