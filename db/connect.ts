@@ -17,9 +17,33 @@ export interface OpenDatabase {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs `work` in one transaction (committed when it resolves, rolled back when it throws). */
   transaction<T>(work: (query: QueryFn) => Promise<T>): Promise<T>;
-  /** LISTEN on a channel; resolves once listening, with a function that stops it. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTEN on a channel; resolves once listening, with a function that stops it. A lost
+   * connection is re-established (with backoff) and `onReconnect` called: notifications sent
+   * meanwhile are lost, so the listener should re-read what it cares about.
+   */
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    options?: ListenOptions,
+  ): Promise<() => Promise<void>>;
+  /**
+   * Tries to take a session-level advisory lock on a connection of its own and keep it. Resolves
+   * with a handle when taken (`lost` settles if the connection drops), null when another session
+   * holds it.
+   */
+  tryAdvisoryLock(key: number): Promise<AdvisoryLock | null>;
   close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  onReconnect?: () => void;
+}
+
+export interface AdvisoryLock {
+  /** Resolves when the lock was lost (its connection failed); never after release(). */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
 }
 
 /** Plain SQL with positional parameters ($1, $2, …), rows back. */
@@ -63,17 +87,73 @@ export function openPostgres(options: PostgresOptions): OpenDatabase {
         client.release();
       }
     },
-    async listen(channel, onPayload) {
+    async listen(channel, onPayload, listenOptions = {}) {
       // A dedicated connection: a pooled one would be handed to other queries.
-      const client = new pg.Client({ connectionString: options.url });
-      await client.connect();
-      client.on('notification', (message) => {
-        if (message.channel === channel) onPayload(message.payload ?? '');
-      });
-      client.on('error', () => undefined);
-      await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      let stopped = false;
+      let client: pg.Client | null = null;
+      let delay = 100;
+      const connect = async (): Promise<void> => {
+        const next = new pg.Client({ connectionString: options.url });
+        next.on('notification', (message) => {
+          if (message.channel === channel) onPayload(message.payload ?? '');
+        });
+        next.on('error', () => undefined);
+        next.on('end', () => {
+          if (stopped || client !== next) return;
+          client = null;
+          const retry = (): void => {
+            if (stopped) return;
+            connect().then(
+              () => {
+                delay = 100;
+                listenOptions.onReconnect?.();
+              },
+              () => {
+                delay = Math.min(delay * 2, 5000);
+                setTimeout(retry, delay).unref();
+              },
+            );
+          };
+          setTimeout(retry, delay).unref();
+        });
+        await next.connect();
+        await next.query(`listen ${pg.escapeIdentifier(channel)}`);
+        if (stopped) {
+          await next.end().catch(() => undefined);
+          return;
+        }
+        client = next;
+      };
+      await connect();
       return async () => {
+        stopped = true;
+        await client?.end().catch(() => undefined);
+      };
+    },
+    async tryAdvisoryLock(key) {
+      const client = new pg.Client({ connectionString: options.url });
+      client.on('error', () => undefined);
+      await client.connect();
+      const [row] = (await client.query('select pg_try_advisory_lock($1) as taken', [key])).rows as {
+        taken: boolean;
+      }[];
+      if (!row?.taken) {
         await client.end().catch(() => undefined);
+        return null;
+      }
+      let released = false;
+      const lost = new Promise<void>((resolve) => {
+        client.on('end', () => {
+          if (!released) resolve();
+        });
+      });
+      return {
+        lost,
+        async release() {
+          released = true;
+          await client.query('select pg_advisory_unlock($1)', [key]).catch(() => undefined);
+          await client.end().catch(() => undefined);
+        },
       };
     },
     close: () => pool.end(),
@@ -96,10 +176,15 @@ export async function openPglite(dataDir?: string): Promise<OpenDatabase> {
         work(async (sql, params = []) => (await tx.query(sql, params)).rows as never[]),
       ),
     async listen(channel, onPayload) {
+      // in-process: the connection cannot be lost
       const stop = await client.listen(channel, onPayload);
       return async () => {
         await stop();
       };
+    },
+    async tryAdvisoryLock() {
+      // one process owns the embedded database's files: it always leads
+      return { lost: new Promise<void>(() => undefined), release: async () => undefined };
     },
     close: () => client.close(),
   };

@@ -202,61 +202,13 @@ export async function restartJobs(
       );
       return { mapping: Object.fromEntries(chosen.map((id) => [String(id), id])), errors };
     }
-    const originals = await q<{
-      id: number;
-      test: string;
-      distri: string;
-      version: string;
-      flavor: string;
-      arch: string;
-      build: string;
-      machine: string;
-      group_id: number | null;
-      priority: number;
-      scheduled_product_id: number | null;
-      state: string;
-      settings: JobSettings;
-    }>(
-      `select id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id, state, settings
-         from jobs where id = any($1::bigint[]) order by id for update`,
-      [chosen],
-    );
-    const assetRows = await q<{ job_id: number; type: string; name: string }>(
-      `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
-        where ja.job_id = any($1::bigint[]) and not ja.created_by`,
-      [chosen],
-    );
-    const index = new Map(originals.map((o, i) => [Number(o.id), i]));
-    const newJobs: NewJob[] = originals.map((o) => {
-      const settings: MultiSettings = {};
-      for (const [k, v] of Object.entries(o.settings ?? {})) settings[k] = Array.isArray(v) ? v : [v];
-      for (const [k, v] of Object.entries(r.set ?? {})) settings[k] = [v];
-      return {
-        test: o.test,
-        distri: o.distri,
-        version: o.version,
-        flavor: o.flavor,
-        arch: o.arch,
-        build: o.build,
-        machine: o.machine,
-        groupId: o.group_id,
-        priority: r.prio ?? o.priority,
-        scheduledProductId: o.scheduled_product_id,
-        settings,
-        assets: assetRows
-          .filter((a) => Number(a.job_id) === Number(o.id))
-          .map((a) => ({ type: a.type, name: a.name })),
-      };
+    const mapping = await insertClones(q, chosen, cloneEdges(new Set(chosen), edges), {
+      prio: r.prio,
+      set: r.set,
     });
-    const newEdges: NewEdge[] = cloneEdges(new Set(chosen), edges).map((e) =>
-      e.parentIsOld
-        ? { child: index.get(e.child) as number, parentJobId: e.parent, type: e.type }
-        : { child: index.get(e.child) as number, parent: index.get(e.parent) as number, type: e.type },
-    );
-    const newIds = await insertJobs(q, newJobs, newEdges);
-    await q(
-      'update jobs j set clone_id = x.new_id, t_updated = now() from unnest($1::bigint[], $2::bigint[]) as x(id, new_id) where j.id = x.id',
-      [originals.map((o) => o.id), newIds],
+    const originals = await q<{ id: number; state: string }>(
+      'select id, state from jobs where id = any($1::bigint[]) order by id',
+      [chosen],
     );
     // the old cluster: the restarted job → user_restarted, other running members →
     // parallel_restarted, members still waiting → skipped (shared rules, docs/scheduler.md)
@@ -272,14 +224,115 @@ export async function restartJobs(
             : NOT_STARTED.includes(o.state)
               ? 'skipped'
               : 'parallel_restarted',
-          reason: `restarted as job ${newIds[index.get(Number(o.id)) as number]}`,
+          reason: `restarted as job ${mapping.get(Number(o.id))}`,
         })),
     );
     return {
-      mapping: Object.fromEntries(originals.map((o, i) => [String(o.id), newIds[i] as number])),
+      mapping: Object.fromEntries([...mapping].map(([old, clone]) => [String(old), clone])),
       errors,
     };
   });
+}
+
+export interface CloneEdge {
+  /** The original of a cloned child. */
+  readonly child: number;
+  /** The original of a cloned parent, or (parentIsOld) an existing job the clone depends on. */
+  readonly parent: number;
+  readonly parentIsOld: boolean;
+  readonly type: DependencyKind;
+}
+
+/**
+ * Clones jobs (locked; none may have a clone yet): new scheduled jobs with the originals' settings,
+ * product, group, priority and input assets, dependencies as `edges` say, `ancestors + 1`, and
+ * `incomplete_ancestors + 1` when the original ended incomplete (else 0); each original gets its
+ * `clone_id`. Returns original id → clone id. Publishes job.created (waking the scheduler unless
+ * `wakeScheduler` is false).
+ */
+export async function insertClones(
+  q: QueryFn,
+  ids: readonly number[],
+  edges: readonly CloneEdge[],
+  options: {
+    prio?: number;
+    set?: Record<string, string>;
+    reasons?: ReadonlyMap<number, string>;
+    wakeScheduler?: boolean;
+  } = {},
+): Promise<Map<number, number>> {
+  const originals = await q<{
+    id: number;
+    test: string;
+    distri: string;
+    version: string;
+    flavor: string;
+    arch: string;
+    build: string;
+    machine: string;
+    group_id: number | null;
+    priority: number;
+    scheduled_product_id: number | null;
+    result: string;
+    ancestors: number;
+    incomplete_ancestors: number;
+    settings: JobSettings;
+  }>(
+    `select id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id,
+            result, ancestors, incomplete_ancestors, settings
+       from jobs where id = any($1::bigint[]) order by id for update`,
+    [ids],
+  );
+  const assetRows = await q<{ job_id: number; type: string; name: string }>(
+    `select ja.job_id, a.type, a.name from jobs_assets ja join assets a on a.id = ja.asset_id
+      where ja.job_id = any($1::bigint[]) and not ja.created_by`,
+    [ids],
+  );
+  const index = new Map(originals.map((o, i) => [Number(o.id), i]));
+  const newJobs: NewJob[] = originals.map((o) => {
+    const settings: MultiSettings = {};
+    for (const [k, v] of Object.entries(o.settings ?? {})) settings[k] = Array.isArray(v) ? v : [v];
+    for (const [k, v] of Object.entries(options.set ?? {})) settings[k] = [v];
+    return {
+      test: o.test,
+      distri: o.distri,
+      version: o.version,
+      flavor: o.flavor,
+      arch: o.arch,
+      build: o.build,
+      machine: o.machine,
+      groupId: o.group_id,
+      priority: options.prio ?? o.priority,
+      scheduledProductId: o.scheduled_product_id,
+      settings,
+      assets: assetRows
+        .filter((a) => Number(a.job_id) === Number(o.id))
+        .map((a) => ({ type: a.type, name: a.name })),
+    };
+  });
+  const newEdges: NewEdge[] = edges.map((e) =>
+    e.parentIsOld
+      ? { child: index.get(e.child) as number, parentJobId: e.parent, type: e.type }
+      : { child: index.get(e.child) as number, parent: index.get(e.parent) as number, type: e.type },
+  );
+  const newIds = await insertJobs(q, newJobs, newEdges, { wakeScheduler: options.wakeScheduler });
+  await q(
+    `update jobs j set clone_id = x.new_id, t_updated = now()
+       from unnest($1::bigint[], $2::bigint[]) as x(id, new_id) where j.id = x.id;`,
+    [originals.map((o) => o.id), newIds],
+  );
+  await q(
+    `update jobs j set ancestors = x.ancestors, incomplete_ancestors = x.incomplete, reason = x.reason
+       from unnest($1::bigint[], $2::int[], $3::int[], $4::text[]) as x(id, ancestors, incomplete, reason)
+      where j.id = x.id`,
+    [
+      newIds,
+      originals.map((o) => Number(o.ancestors) + 1),
+      originals.map((o) => (o.result === 'incomplete' ? Number(o.incomplete_ancestors) + 1 : 0)),
+      originals.map((o) => options.reasons?.get(Number(o.id)) ?? null),
+    ],
+  );
+  return new Map(originals.map((o, i) => [Number(o.id), newIds[i] as number]));
 }
 
 async function setSettings(q: QueryFn, ids: readonly number[], set: Record<string, string>): Promise<void> {

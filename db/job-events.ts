@@ -60,10 +60,14 @@ export function eventPayloads(events: readonly JobEvent[]): string[] {
 }
 
 /** Announces events; call inside the transaction that made the change. */
-export async function publishJobEvents(query: QueryFn, events: readonly JobEvent[]): Promise<void> {
+export async function publishJobEvents(
+  query: QueryFn,
+  events: readonly JobEvent[],
+  options: { wakeScheduler?: boolean } = {},
+): Promise<void> {
   const payloads = eventPayloads(events);
   if (payloads.length === 0) return;
-  const wakeups = [...new Set(events.map(schedulerEvent))];
+  const wakeups = options.wakeScheduler === false ? [] : [...new Set(events.map(schedulerEvent))];
   await query(
     `select pg_notify($1, p) from unnest($2::text[]) as p
      union all select pg_notify($3, w) from unnest($4::text[]) as w`,

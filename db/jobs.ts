@@ -3,8 +3,11 @@
 // events. All functions take the query function of a transaction or of the pool.
 
 import type { JobSettings } from '../domain/db/schema.js';
+import { KubeqaError } from '../domain/errors.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
 import type { DependencyType } from '../domain/jobs/dependencies.js';
+import { assertTransition } from '../domain/jobs/state-machine.js';
+import type { JobResult, JobState } from '../domain/jobs/states.js';
 import type { QueryFn } from './connect.js';
 import { type JobEvent, publishJobEvents } from './job-events.js';
 
@@ -68,6 +71,7 @@ export async function insertJobs(
   q: QueryFn,
   jobs: readonly NewJob[],
   edges: readonly NewEdge[] = [],
+  options: { wakeScheduler?: boolean } = {},
 ): Promise<number[]> {
   if (jobs.length === 0) return [];
   const idRows = await q<{ id: number }>(
@@ -135,7 +139,7 @@ export async function insertJobs(
       [aJob, aType, aName],
     );
   }
-  await publishJobEvents(q, [{ type: 'job.created', ids }]);
+  await publishJobEvents(q, [{ type: 'job.created', ids }], options);
   return ids;
 }
 
@@ -360,32 +364,61 @@ export interface StateChange {
   reason?: string | null;
 }
 
-/** Writes state/result changes (setting start/finish times) and publishes one event each. */
+export interface ChangeOptions {
+  /** When the change happened (ms since the epoch); the database's clock when not given. */
+  readonly at?: number;
+  /** Wake the scheduler (false for the scheduler's own writes: it knows already). */
+  readonly wakeScheduler?: boolean;
+}
+
+/**
+ * Writes state/result changes and publishes one event each. Every change is checked against the
+ * job life cycle (domain/jobs/state-machine.ts) on the locked row first: one illegal step rejects
+ * the whole call with KQ_ERR_ILLEGAL_TRANSITION and writes nothing. Sets the time of each state
+ * once, clears the slot of a job handed back to `scheduled`, records an audit row per transition
+ * (job_state_changes) and raises the follow-up flag when a job became final outside the scheduler.
+ */
 export async function changeJobStates(
   q: QueryFn,
   changes: readonly StateChange[],
   by = 'api',
+  options: ChangeOptions = {},
 ): Promise<void> {
   if (changes.length === 0) return;
-  // One statement: the update (times of each state set once), the audit row of every transition
-  // (job_state_changes), and the follow-up flag the scheduler looks for when a job became final
-  // outside the scheduler.
+  const current = await q<{ id: number; state: JobState; result: JobResult }>(
+    'select id, state, result from jobs where id = any($1::bigint[]) order by id for update',
+    [changes.map((c) => c.id)],
+  );
+  const byId = new Map(current.map((row) => [Number(row.id), row]));
+  for (const change of changes) {
+    const row = byId.get(change.id);
+    if (!row)
+      throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${change.id} does not exist`, 'check the job id');
+    assertTransition(
+      change.id,
+      { state: row.state, result: row.result },
+      { state: change.state as JobState, result: (change.result ?? row.result) as JobResult },
+    );
+  }
   const rows = await q<{ id: number; state: string; result: string; reason: string | null }>(
     `with upd as (
        update jobs j set state = x.state, result = coalesce(x.result, j.result), reason = coalesce(x.reason, j.reason),
-              t_assigned = case when x.state = 'assigned' and j.t_assigned is null then now() else j.t_assigned end,
-              t_setup = case when x.state = 'setup' and j.t_setup is null then now() else j.t_setup end,
-              t_started = case when x.state = 'running' and j.t_started is null then now() else j.t_started end,
-              t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then now() else j.t_finished end,
+              t_assigned = case when x.state = 'scheduled' then null when x.state = 'assigned' and j.t_assigned is null then t.at else j.t_assigned end,
+              t_setup = case when x.state = 'setup' and j.t_setup is null then t.at else j.t_setup end,
+              t_started = case when x.state = 'running' and j.t_started is null then t.at else j.t_started end,
+              t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then t.at else j.t_finished end,
+              slot_id = case when x.state = 'scheduled' then null else j.slot_id end,
+              sequence_index = case when x.state = 'scheduled' then null else j.sequence_index end,
               follow_up = j.follow_up or (x.state in ('done', 'cancelled') and $5 <> 'scheduler'),
-              t_updated = now()
+              t_updated = t.at
          from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) as x(id, state, result, reason),
-              (select id, state as old_state, result as old_result from jobs where id = any($1::bigint[])) o
+              (select id, state as old_state, result as old_result from jobs where id = any($1::bigint[])) o,
+              (select coalesce(to_timestamp($6::double precision / 1000), now()) as at) t
         where j.id = x.id and o.id = j.id
-        returning j.id, j.state, j.result, j.reason, o.old_state, o.old_result),
+        returning j.id, j.state, j.result, j.reason, o.old_state, o.old_result, t.at),
      audit as (
-       insert into job_state_changes (job_id, from_state, from_result, to_state, to_result, by)
-       select id, old_state, old_result, state, result, $5 from upd where old_state <> state or old_result <> result)
+       insert into job_state_changes (job_id, from_state, from_result, to_state, to_result, by, t_created)
+       select id, old_state, old_result, state, result, $5, at from upd where old_state <> state or old_result <> result)
      select id, state, result, reason from upd`,
     [
       changes.map((c) => c.id),
@@ -393,6 +426,7 @@ export async function changeJobStates(
       changes.map((c) => c.result ?? null),
       changes.map((c) => c.reason ?? null),
       by,
+      options.at ?? null,
     ],
   );
   const events: JobEvent[] = rows.map((r) => ({
@@ -402,5 +436,5 @@ export async function changeJobStates(
     result: r.result,
     reason: r.reason,
   }));
-  await publishJobEvents(q, events);
+  await publishJobEvents(q, events, { wakeScheduler: options.wakeScheduler ?? by !== 'scheduler' });
 }

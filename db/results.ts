@@ -68,6 +68,16 @@ export async function checkJobToken(
   return { state: row.state };
 }
 
+const RUNNER_STATES = ['assigned', 'setup', 'running', 'uploading'];
+
+/** The states from `from` up to `to` along the runner's part of the life cycle; null when backwards. */
+export function forwardSteps(from: string, to: string): string[] | null {
+  const a = RUNNER_STATES.indexOf(from);
+  const b = RUNNER_STATES.indexOf(to);
+  if (a < 0 || b < a) return null;
+  return RUNNER_STATES.slice(a + 1, b + 1);
+}
+
 /** Writes the modules' state (upsert by name) and their steps; moves the job to running on the first report. */
 export async function writeStatus(
   q: QueryFn,
@@ -80,7 +90,18 @@ export async function writeStatus(
   if (job.state === 'done' || job.state === 'cancelled') {
     throw new KubeqaError('KQ_ERR_CONFLICT', `job ${jobId} is ${job.state}; it takes no more status`);
   }
-  if (state !== job.state) await changeJobStates(q, [{ id: jobId, state }], 'runner');
+  const steps = forwardSteps(job.state, state);
+  if (steps === null) {
+    throw new KubeqaError(
+      'KQ_ERR_ILLEGAL_TRANSITION',
+      `job ${jobId} is ${job.state}; a runner cannot report it ${state}`,
+      job.state === 'scheduled'
+        ? 'the job has not been assigned to a runner yet'
+        : 'report the states in order: setup, running, uploading',
+    );
+  }
+  // a runner may skip reporting a state (openQA's workers go straight to running)
+  for (const step of steps) await changeJobStates(q, [{ id: jobId, state: step }], 'runner');
   for (const [i, m] of modules.entries()) {
     const [row] = await q<{ id: number }>(
       `insert into job_modules (job_id, name, category, script, result, sort_order, milestone, important, fatal, always_rollback)

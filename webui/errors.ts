@@ -19,6 +19,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   KQ_ERR_FORBIDDEN: 403,
   KQ_ERR_NOT_FOUND: 404,
   KQ_ERR_CONFLICT: 409,
+  KQ_ERR_ILLEGAL_TRANSITION: 409,
 };
 
 export function errorBody(error: unknown): ApiErrorBody {

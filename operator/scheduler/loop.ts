@@ -244,6 +244,7 @@ export class SchedulerLoop {
       if (!assignment.jobIds.some((id) => conflicted.has(id))) this.options.onAssigned?.(assignment);
     }
     this.tellStopped(snapshot, [...changes, ...clones.flatMap((c) => c.changes)], conflicted);
+    this.tellCancelledOutside(snapshot, decision.followedUp);
     // new clones need a pass of their own; so does anything that moved under our feet
     if (result.conflicts.length > 0 || result.cloned.some((ids) => ids.size > 0)) this.wake('follow-up');
     if (decision.nextWakeAt !== null) this.arm(decision.nextWakeAt, 'timer');
@@ -329,6 +330,26 @@ export class SchedulerLoop {
       if (conflicted.has(change.jobId) || !slotId || !isExecutionState(change.from.state)) continue;
       if (change.to.state !== 'done' && change.to.state !== 'cancelled') continue;
       onStopped({ jobId: change.jobId, slotId, to: change.to, reason: change.reason });
+    }
+  }
+
+  /**
+   * Jobs that held a slot and were cancelled outside the scheduler (through the API, a deleted Job
+   * resource, a newer build): their runners must stop too. Told once, when followed up.
+   */
+  private tellCancelledOutside(snapshot: SchedulerSnapshot, followedUp: readonly number[]): void {
+    const onStopped = this.options.onStopped;
+    if (!onStopped || followedUp.length === 0) return;
+    const byId = new Map(snapshot.jobs.map((job) => [job.id, job]));
+    for (const id of followedUp) {
+      const job = byId.get(id);
+      if (job?.state !== 'cancelled' || !job.slotId) continue;
+      onStopped({
+        jobId: id,
+        slotId: job.slotId,
+        to: { state: job.state, result: job.result },
+        reason: job.reason,
+      });
     }
   }
 

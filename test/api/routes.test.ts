@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobEvent, SCHEDULER_CHANNEL, subscribeJobEvents } from '../../db/job-events.js';
+import { changeJobStates } from '../../db/jobs.js';
+import { registerSlots } from '../../db/slots.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { type Json, startServer, type TestServer } from './server.js';
 
@@ -237,6 +239,20 @@ describe('runner routes (per-job token)', () => {
     const job = (await s.api('POST', 'jobs', { TEST: 'runme' })).body.id;
     const other = (await s.api('POST', 'jobs', { TEST: 'other' })).body.id;
     const { token } = (await s.api('POST', `jobs/${job}/token`)).body;
+    // a scheduled job has no runner yet: its reports are refused
+    const early = await fetch(`${s.url}/api/v1/jobs/${job}/status`, {
+      method: 'POST',
+      headers: { 'x-kubeqa-job-token': token, 'content-type': 'application/json' },
+      body: JSON.stringify({ modules: [] }),
+    });
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { error: string }).error).toContain('is scheduled');
+    // as the scheduler does when it hands the job to a slot
+    await registerSlots(s.database.query, [{ id: 'routes-slot', pool: 'local', classes: [] }]);
+    await s.database.transaction(async (q) => {
+      await q("update jobs set slot_id = 'routes-slot', sequence_index = 0 where id = $1", [job]);
+      await changeJobStates(q, [{ id: job, state: 'assigned' }], 'scheduler');
+    });
     const runner = (
       method: string,
       path: string,
@@ -313,14 +329,22 @@ describe('runner routes (per-job token)', () => {
     await waitUntil(() => events.some(wanted), 10_000);
     expect(
       events.filter((e) => e.type === 'job.state' && e.id === job).map((e) => (e as { state: string }).state),
-    ).toEqual(['running', 'done']);
+    ).toEqual(['assigned', 'setup', 'running', 'done']);
     // the transitions are audited, the job is flagged for the scheduler's follow-up, the scheduler is woken
     const changes = await s.database.query(
       'select from_state, from_result, to_state, to_result, by from job_state_changes where job_id = $1 order by id',
       [job],
     );
     expect(changes).toEqual([
-      { from_state: 'scheduled', from_result: 'none', to_state: 'running', to_result: 'none', by: 'runner' },
+      {
+        from_state: 'scheduled',
+        from_result: 'none',
+        to_state: 'assigned',
+        to_result: 'none',
+        by: 'scheduler',
+      },
+      { from_state: 'assigned', from_result: 'none', to_state: 'setup', to_result: 'none', by: 'runner' },
+      { from_state: 'setup', from_result: 'none', to_state: 'running', to_result: 'none', by: 'runner' },
       { from_state: 'running', from_result: 'none', to_state: 'done', to_result: 'passed', by: 'runner' },
     ]);
     expect(await s.database.query('select follow_up from jobs where id = $1', [job])).toEqual([
