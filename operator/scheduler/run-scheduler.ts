@@ -67,7 +67,8 @@ export async function startScheduler(options: StartSchedulerOptions): Promise<Ru
       lock = null;
       await loop.stop();
       await store.close();
-      schedule(0);
+      // back off first, so that an instance that has been waiting takes over
+      schedule(options.retryLockMs ?? 2000);
     });
   };
 

@@ -362,4 +362,39 @@ describe('the scheduler on PostgreSQL with several processes', () => {
       await two.close();
     }
   });
+
+  it('re-reads after its listening connection was cut, and loses leadership with its lock connection', async () => {
+    const url = await createDatabase(await testEnv.postgres(), 'scheduler_pg_cut');
+    const one = openPostgres({ url });
+    const two = openPostgres({ url });
+    const admin = openPostgres({ url });
+    await migrate(one);
+    // the first backs off for a minute after losing its lock, so the second is the one to take over
+    const first = await startScheduler({ database: one, retryLockMs: 60_000 });
+    await first.leading;
+    const second = await startScheduler({ database: two, retryLockMs: 50 });
+    try {
+      // cut the leader's LISTEN connection: it reconnects and runs a pass to catch up
+      const before = first.loop.passCount;
+      await admin.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where query like 'listen %' and datname = current_database()",
+      );
+      expect(await waitUntil(() => first.loop.passCount > before, 15_000)).toBe(true);
+      // after the reconnect, NOTIFY reaches it again
+      await one.transaction((q) => registerSlots(q, [{ id: 'cut', pool: 'p', classes: [] }]));
+      const [id] = await one.transaction((q) => insertJobs(q, [job('after-cut')]));
+      expect(await waitUntil(async () => (await rowOf(one, id!)).state === 'assigned', 15_000)).toBe(true);
+      // cut the connection that holds the advisory lock: the other instance leads
+      await admin.query(
+        "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted",
+      );
+      await second.leading;
+      expect(await waitUntil(() => !first.isLeader(), 15_000)).toBe(true);
+      expect(second.isLeader()).toBe(true);
+    } finally {
+      await first.stop();
+      await second.stop();
+      await Promise.all([one.close(), two.close(), admin.close()]);
+    }
+  });
 });
