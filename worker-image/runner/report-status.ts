@@ -1,0 +1,121 @@
+// What the runner tells the API about a job, computed from what runJob writes (pure; no I/O):
+// module results in the API's names, a result file's steps as status steps, which files of the
+// result directory are artefacts, and the retry delays of the API client.
+import type { ModuleFlags, ModuleResultName, StepDetail } from '../../domain/runner/results.js';
+
+/** A module as POST /jobs/:id/status takes it (db/results.ts ModuleStatus). */
+export interface StatusModule {
+  name: string;
+  category?: string;
+  script?: string;
+  result: 'none' | 'running' | 'passed' | 'softfailed' | 'failed' | 'skipped' | 'canceled';
+  milestone?: boolean;
+  fatal?: boolean;
+  important?: boolean;
+  steps?: StatusStep[];
+}
+
+export interface StatusStep {
+  num: number;
+  kind: 'screen' | 'serial' | 'text';
+  result?: string;
+  title?: string;
+  text?: string;
+  needle?: string;
+  similarity?: number;
+  /** SHA-256 of the uploaded PNG. */
+  screenshot?: string;
+  details?: unknown;
+}
+
+/** os-autoinst's module result → the API's. */
+export function apiModuleResult(result: ModuleResultName): StatusModule['result'] {
+  switch (result) {
+    case 'ok':
+      return 'passed';
+    case 'fail':
+      return 'failed';
+    case 'softfail':
+      return 'softfailed';
+    case 'skip':
+      return 'skipped';
+    case 'canceled':
+      return 'canceled';
+    default:
+      return 'none';
+  }
+}
+
+export function moduleFlags(flags: ModuleFlags): Pick<StatusModule, 'milestone' | 'fatal' | 'important'> {
+  return {
+    ...(flags.milestone ? { milestone: true } : {}),
+    ...(flags.fatal ? { fatal: true } : {}),
+    ...(flags.ignore_failure ? {} : { important: true }),
+  };
+}
+
+/** Longest text of a text step sent inline (the whole file is an artefact anyway). */
+export const MAX_INLINE_TEXT = 64 * 1024;
+
+/**
+ * A module's steps from its result-<module>.json details. `hashOf(file)` gives the SHA-256 of a
+ * testresults/ file already uploaded; `textOf(file)` its content (text steps).
+ */
+export function statusSteps(
+  details: readonly StepDetail[],
+  hashOf: (file: string) => string | undefined,
+  textOf: (file: string) => string | undefined,
+): StatusStep[] {
+  return details.map((detail, index): StatusStep => {
+    const step: StatusStep = {
+      num: index + 1,
+      kind: detail.screenshot ? 'screen' : detail.title === 'wait_serial' ? 'serial' : 'text',
+      result: detail.result,
+      details: detail,
+    };
+    if (detail.title) step.title = detail.title;
+    if (detail.needle) step.needle = detail.needle;
+    const areas = detail.area ?? [];
+    if (areas.length > 0) step.similarity = Math.min(...areas.map((a) => a.similarity));
+    if (detail.screenshot) {
+      const hash = hashOf(detail.screenshot);
+      if (hash) step.screenshot = hash;
+    }
+    if (detail.text) {
+      const text = textOf(detail.text);
+      if (text !== undefined)
+        step.text = text.length > MAX_INLINE_TEXT ? `${text.slice(0, MAX_INLINE_TEXT)}\n[…]` : text;
+    }
+    return step;
+  });
+}
+
+/** Files of a result directory (relative paths) that are results; QEMU's own files are not. */
+export function isResultFile(relativePath: string): boolean {
+  if (relativePath.includes('..') || relativePath.startsWith('/')) return false;
+  if (/^(testresults|ulogs)\/[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(relativePath)) return true;
+  return /^(autoinst-log\.txt|serial\d*\.txt|serial_terminal\.txt|vars\.json|job-result\.json|video\.webm)$/.test(
+    relativePath,
+  );
+}
+
+export interface RetryPolicy {
+  /** First delay. */
+  baseMs: number;
+  /** Longest delay between two attempts. */
+  maxMs: number;
+  /** Give up when the next attempt would start later than this after the first one. */
+  budgetMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 15_000, budgetMs: 5 * 60_000 };
+
+/** Delay before retry number `attempt` (1 = first retry): doubling from baseMs, capped at maxMs. */
+export function retryDelay(attempt: number, policy: RetryPolicy): number {
+  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+/** Whether an HTTP status is worth retrying (server-side trouble, not our request). */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
