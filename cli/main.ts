@@ -11,8 +11,17 @@ import { operatorCommand } from './commands/operator.js';
 import { runCommand } from './commands/run.js';
 import { serverCommand } from './commands/server.js';
 import { upCommand } from './commands/up.js';
+import { workerCommand } from './commands/worker.js';
 
-const commands: Command[] = [upCommand, serverCommand, apiCommand, operatorCommand, cacheCommand, runCommand];
+const commands: Command[] = [
+  upCommand,
+  serverCommand,
+  apiCommand,
+  operatorCommand,
+  cacheCommand,
+  runCommand,
+  workerCommand,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

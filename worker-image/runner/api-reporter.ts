@@ -163,6 +163,15 @@ export class ApiReporter {
     this.state = 'done';
   }
 
+  /** The job's settings as the API shows them (GET /jobs/:id; several values joined by commas). */
+  async jobSettings(): Promise<Record<string, string>> {
+    const { body } = await this.request('GET', `jobs/${this.options.jobId}`);
+    const settings = (body as { job?: { settings?: unknown } }).job?.settings;
+    if (!settings || typeof settings !== 'object')
+      throw new KubeqaError('KQ_ERR_INTERNAL', `the API sent no settings for job ${this.options.jobId}`);
+    return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)]));
+  }
+
   /** Links (or uploads) one file under `name`; returns its SHA-256. */
   async upload(name: string, path: string): Promise<string> {
     const data = readFileSync(path);

@@ -1,0 +1,163 @@
+// `kubeqa worker run-job`: run one scheduled job for kubeqa's API. It reads the job's settings
+// from the API, resolves its assets to local files, runs it (runJob) in a work directory and
+// reports everything through the runner API with the job's token (api-reporter.ts). Pods
+// (operator/pods/build-pod.ts) and the local executor (operator/executors/local.ts) both run it.
+//
+// SIGTERM/SIGINT stop the job cleanly (QEMU is shut down) and end it incomplete with a reason
+// the scheduler knows as transient; a 409 from the API (the job was cancelled or stopped there)
+// stops it the same way without reporting anything more.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isKubeqaError } from '../../domain/errors.js';
+import { packageRoot } from '../../runtime/package-root.js';
+import { ApiReporter, JobStopped } from '../../worker-image/runner/api-reporter.js';
+import { resolveJobSettings } from '../../worker-image/runner/resolve-assets.js';
+import { runJob } from '../../worker-image/runner/run-job.js';
+import type { Command } from '../command.js';
+
+const HELP = `usage: kubeqa worker run-job [--api URL] [--job ID] [--work-dir DIR] [--asset-dir DIR]
+
+Runs one job of kubeqa's scheduler on this machine and reports it to the API.
+  --api        kubeqa's URL (default $KUBEQA_API_URL)
+  --job        the job's id (default $KUBEQA_JOB_ID)
+  --work-dir   where QEMU runs and results are written (default $KUBEQA_WORK_DIR or ./kubeqa-job-<id>)
+  --asset-dir  local assets in openQA's layout: DIR/iso, DIR/hdd, DIR/other (default $KUBEQA_ASSET_DIR)
+The job's token comes from the environment: KUBEQA_JOB_TOKEN.
+
+Exit code: 0 when the job's end was reported (whatever its result) or the API had already ended
+it; 1 when it could not be reported; 2 for bad arguments.
+`;
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run a scheduled job for the API (worker run-job; used by pods and the local executor)',
+  async run(args) {
+    const [sub, ...rest] = args;
+    if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+      process.stdout.write(HELP);
+      return sub ? 0 : 2;
+    }
+    if (sub !== 'run-job') {
+      process.stderr.write(`kubeqa worker: unknown sub-command '${sub}'\n\n${HELP}`);
+      return 2;
+    }
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        api: { type: 'string' },
+        job: { type: 'string' },
+        'work-dir': { type: 'string' },
+        'asset-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const env = process.env;
+    const apiUrl = values.api ?? env.KUBEQA_API_URL;
+    const jobText = values.job ?? env.KUBEQA_JOB_ID;
+    const jobId = Number(jobText);
+    const token = env.KUBEQA_JOB_TOKEN ?? '';
+    const bad = (message: string) => {
+      process.stderr.write(`kubeqa worker run-job: KQ_ERR_INVALID_ARGUMENT: ${message}\n`);
+      return 2;
+    };
+    if (!apiUrl || !/^https?:\/\//.test(apiUrl))
+      return bad('--api (or KUBEQA_API_URL) must be http(s)://host:port');
+    if (!jobText || !Number.isSafeInteger(jobId) || jobId <= 0)
+      return bad('--job (or KUBEQA_JOB_ID) must be a job id');
+    if (!token) return bad('KUBEQA_JOB_TOKEN is not set (the token issued for the job)');
+    const workDir = resolve(values['work-dir'] ?? env.KUBEQA_WORK_DIR ?? `kubeqa-job-${jobId}`);
+    const assetDir = values['asset-dir'] ?? env.KUBEQA_ASSET_DIR;
+    mkdirSync(workDir, { recursive: true });
+    return runOneJob({ apiUrl, jobId, token, workDir, ...(assetDir ? { assetDir: resolve(assetDir) } : {}) });
+  },
+};
+
+interface RunOneJob {
+  apiUrl: string;
+  jobId: number;
+  token: string;
+  workDir: string;
+  assetDir?: string;
+}
+
+async function runOneJob(o: RunOneJob): Promise<number> {
+  const say = (line: string) =>
+    process.stdout.write(`[${new Date().toISOString()}] job ${o.jobId}: ${line}\n`);
+  const controller = new AbortController();
+  let signalled: string | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    say(`${signal}: stopping the job`);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const reporter = new ApiReporter({
+    apiUrl: o.apiUrl,
+    jobId: o.jobId,
+    token: o.token,
+    resultDir: o.workDir,
+    log: say,
+    onStopped: () => controller.abort(),
+  });
+  try {
+    await reporter.setState('setup');
+    let settings: Record<string, string>;
+    try {
+      settings = resolveJobSettings(await reporter.jobSettings(), {
+        packageRoot: packageRoot(),
+        ...(o.assetDir ? { assetDir: o.assetDir } : {}),
+      });
+    } catch (error) {
+      if (!isKubeqaError(error) || error.code === 'KQ_ERR_UNREACHABLE') throw error;
+      say(`cannot prepare the job: ${error.message}`);
+      await reporter.setDone('incomplete', `asset failure: ${error.message}`);
+      return 0;
+    }
+    say(`running in ${o.workDir}`);
+    const result = await runJob({
+      settings,
+      resultDir: o.workDir,
+      signal: controller.signal,
+      onProgress: (event) => {
+        reporter.onProgress(event);
+        if (event.type === 'module-end') say(`${event.name}: ${event.result}`);
+      },
+    });
+    if (reporter.stopped) {
+      say('the job was stopped on the server; QEMU is shut down');
+      return 0;
+    }
+    say(`result: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
+    if (signalled) {
+      await reporter.finish({
+        ...result,
+        result: 'incomplete',
+        reason: `terminated prematurely: the runner got ${signalled}`,
+      });
+    } else {
+      await reporter.finish(result);
+    }
+    say('reported');
+    return 0;
+  } catch (error) {
+    if (error instanceof JobStopped) {
+      say('the job was stopped on the server');
+      return 0;
+    }
+    const message = isKubeqaError(error)
+      ? `${error.code}: ${error.message}`
+      : ((error as Error).stack ?? String(error));
+    process.stderr.write(`kubeqa worker run-job: ${message}\n`);
+    return 1;
+  } finally {
+    reporter.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

@@ -1,0 +1,126 @@
+// `kubeqa worker run-job` as the executors run it: a child process with the job's token in its
+// environment, against the real API on real PostgreSQL, booting the busybox guest under TCG.
+// The job's assets come from a local asset directory (openQA's layout) and its CASEDIR from the
+// demo distribution inside the package; results land through the runner API.
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeJobStates } from '../../db/jobs.js';
+import { issueJobToken } from '../../db/results.js';
+import { type Json, startServer, type TestServer } from '../api/server.js';
+import { testEnv } from '../env/index.js';
+import { kubeqaCli } from '../helpers/kubeqa-cli.js';
+
+let s: TestServer;
+const work = mkdtempSync(join(tmpdir(), 'kubeqa-worker-test-'));
+const assets = join(work, 'assets');
+
+beforeAll(async () => {
+  s = await startServer('runner_worker');
+  const { busybox } = await testEnv.qemu();
+  mkdirSync(join(assets, 'other'), { recursive: true });
+  copyFileSync(busybox.kernel, join(assets, 'other', 'busybox-linux'));
+  copyFileSync(busybox.initrd, join(assets, 'other', 'busybox-initrd.gz'));
+});
+afterAll(async () => {
+  await s.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function assignedJob(settings: Record<string, string>): Promise<{ id: number; token: string }> {
+  const created = await s.api('POST', 'jobs', settings);
+  expect(created.status, JSON.stringify(created.body)).toBe(200);
+  const id = created.body.id as number;
+  await s.database.transaction((q) => changeJobStates(q, [{ id, state: 'assigned' }], 'scheduler'));
+  return { id, token: await issueJobToken(s.database.query, id) };
+}
+
+function runJobCli(id: number, token: string, extra: string[] = []) {
+  return kubeqaCli(
+    [
+      'worker',
+      'run-job',
+      '--api',
+      s.url,
+      '--job',
+      String(id),
+      '--work-dir',
+      join(work, `job-${id}`),
+      ...extra,
+    ],
+    { ...process.env, KUBEQA_JOB_TOKEN: token },
+  );
+}
+
+describe('kubeqa worker run-job', () => {
+  it('runs the busybox demo from the asset directory and reports it through the API', async () => {
+    const { busybox } = await testEnv.qemu();
+    const { id, token } = await assignedJob({
+      TEST: 'busybox',
+      DISTRI: 'busybox',
+      KERNEL: 'busybox-linux',
+      INITRD: 'busybox-initrd.gz',
+      APPEND: busybox.append,
+      QEMUCPUS: '2',
+      QEMURAM: '256',
+      NUMDISKS: '0',
+      NOVIDEO: '1',
+      TIMEOUT_SCALE: '3',
+    });
+    const run = await runJobCli(id, token, ['--asset-dir', assets]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).not.toContain(token);
+    const job: Json = (await s.api('GET', `jobs/${id}/details`)).body.job;
+    expect([job.state, job.result]).toEqual(['done', 'passed']);
+    expect(job.testresults.map((m: Json) => [m.name, m.result])).toEqual([
+      ['boot_to_shell', 'passed'],
+      ['commands', 'passed'],
+      ['poweroff', 'passed'],
+    ]);
+    const commands = job.testresults[1];
+    expect(
+      commands.details.some((d: Json) => d.type === 'screen' && /^[0-9a-f]{64}$/.test(d.screenshot)),
+    ).toBe(true);
+    expect(commands.details.find((d: Json) => d.title === 'kernel')?.text).toMatch(/^Linux /);
+    const serial = await fetch(`${s.url}/api/v1/jobs/${id}/artefacts/serial0.txt`);
+    expect(serial.status).toBe(200);
+    expect(await serial.text()).toContain('typed-42');
+    const vars: Json = await (await fetch(`${s.url}/api/v1/jobs/${id}/artefacts/vars.json`)).json();
+    expect(vars.CASEDIR).toMatch(/examples\/busybox$/);
+    expect(vars.KERNEL).toBe(join(assets, 'other', 'busybox-linux'));
+    const transitions = await s.database.query<{ from_state: string; to_state: string }>(
+      'select from_state, to_state from job_state_changes where job_id = $1 order by id',
+      [id],
+    );
+    expect(transitions.map((t) => t.to_state)).toEqual(['assigned', 'setup', 'running', 'uploading', 'done']);
+  });
+
+  it('ends a job whose asset is missing incomplete, naming the asset', async () => {
+    const { id, token } = await assignedJob({ TEST: 'no-asset', DISTRI: 'busybox', ISO: 'missing.iso' });
+    const run = await runJobCli(id, token, ['--asset-dir', assets]);
+    expect(run.code, run.stderr).toBe(0);
+    const job: Json = (await s.api('GET', `jobs/${id}`)).body.job;
+    expect([job.state, job.result]).toEqual(['done', 'incomplete']);
+    expect(job.reason).toMatch(/^asset failure: ISO=missing.iso: the asset iso\/missing.iso is not in /);
+  });
+
+  it('refuses bad arguments and a wrong token clearly', async () => {
+    const noToken = await kubeqaCli(['worker', 'run-job', '--api', s.url, '--job', '1'], {
+      ...process.env,
+      KUBEQA_JOB_TOKEN: '',
+    });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/KUBEQA_JOB_TOKEN is not set/);
+    const badJob = await kubeqaCli(['worker', 'run-job', '--api', s.url, '--job', 'x'], {
+      ...process.env,
+      KUBEQA_JOB_TOKEN: 't',
+    });
+    expect(badJob.code).toBe(2);
+    const { id } = await assignedJob({ TEST: 'wrong-token', DISTRI: 'busybox' });
+    const wrong = await runJobCli(id, 'wrong-token-abcdef');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/KQ_ERR_UNAUTHORIZED/);
+    expect(wrong.stderr + wrong.stdout).not.toContain('wrong-token-abcdef');
+  });
+});
