@@ -1,33 +1,50 @@
-// `kubeqa up`: the embedded default in one process. So far it brings up what exists: the
-// embedded PostgreSQL (PGlite, on disk, migrated), the QEMU accelerator check, and the web server
-// with the openQA-compatible API (/api/v1), /healthz and a status page. The API, the scheduler and the local runner join it
-// as they land (see docs/development.md).
+// `kubeqa up`: the embedded default in one process. The embedded PostgreSQL (PGlite, on disk,
+// migrated), the web server with the openQA-compatible API, the scheduler, and the local
+// executor running each job as a `kubeqa worker run-job` child with assets from a local asset
+// directory. A fresh installation is preloaded with the demo (config/demo/demo.yaml): a machine,
+// the busybox and Debian installer products, their test suites, a job group with templates, and
+// the demo assets. It prints the URL and where the API key is (client.conf).
+
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type OpenDatabase, openPglite } from '../../db/connect.js';
+import { type ApiCall, readDemoConfig, seedDemo } from '../../db/demo-seed.js';
 import { migrate } from '../../db/migrate.js';
 import { ensureLocalAdmin } from '../../db/users.js';
+import { signRequest } from '../../domain/auth/hmac.js';
 import { KubeqaError } from '../../domain/errors.js';
+import { dbSlotRegistry } from '../../operator/executors/db-slot-registry.js';
+import { LocalExecutor } from '../../operator/executors/local.js';
+import { DEFAULT_LOCAL_CLASSES, defaultSlotCount } from '../../operator/executors/local-slots.js';
+import { startScheduler } from '../../operator/scheduler/run-scheduler.js';
 import { createLogger } from '../../runtime/logger.js';
+import { packageRoot } from '../../runtime/package-root.js';
 import { dataHome } from '../../runtime/paths.js';
 import { buildApp } from '../../webui/app.js';
 import { healthRoute } from '../../webui/health.js';
 import { detectAccelerator } from '../../worker-image/qemu/kvm-probe.js';
 import type { Command } from '../command.js';
+import { prepareDemoAssets } from '../demo-assets.js';
 import { parsePort, untilStopSignal } from '../process-helpers.js';
 
-const HELP = `usage: kubeqa up [--host 127.0.0.1] [--port 9526] [--data-dir DIR]
+const HELP = `usage: kubeqa up [--host 127.0.0.1] [--port 9526] [--data-dir DIR] [--slots N] [--worker-class C,…] [--no-demo]
 
-Starts kubeqa's embedded default in this process and prints its URL.
-  --host      address to listen on (default 127.0.0.1)
-  --port      port to listen on (default 9526, openQA's; 0 picks a free one)
-  --data-dir  where the embedded database and assets live (default $KUBEQA_HOME or ~/.local/share/kubeqa)
+Starts kubeqa's embedded default in this process and prints its URL: the API and web server,
+the scheduler and a local executor that runs jobs on this machine (QEMU).
+  --host          address to listen on (default 127.0.0.1)
+  --port          port to listen on (default 9526, openQA's; 0 picks a free one)
+  --data-dir      database, assets (DIR/assets/{iso,hdd,other}) and job directories
+                  (default $KUBEQA_HOME or ~/.local/share/kubeqa)
+  --slots         jobs run at once (default $KUBEQA_LOCAL_SLOTS, else from CPUs and memory)
+  --worker-class  classes of the local slots (default qemu_x86_64)
+  --no-demo       do not preload the demo (machine, products, test suites, job group, assets)
 `;
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'start the embedded default (database, API, web server) in one process',
+  summary: 'start the embedded default (database, API, scheduler, local runner) in one process',
   async run(args) {
     const { values } = parseArgs({
       args,
@@ -35,6 +52,9 @@ export const upCommand: Command = {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '9526' },
         'data-dir': { type: 'string' },
+        slots: { type: 'string' },
+        'worker-class': { type: 'string' },
+        'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -43,10 +63,16 @@ export const upCommand: Command = {
       return 0;
     }
     const port = parsePort(values.port);
+    const slots = parseSlots(values.slots ?? process.env.KUBEQA_LOCAL_SLOTS);
+    const classes = (values['worker-class'] ?? DEFAULT_LOCAL_CLASSES.join(','))
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean);
     const log = createLogger('kubeqa-up');
     const dataDir = values['data-dir'] ?? dataHome();
     mkdirSync(dataDir, { recursive: true });
     const dbDir = join(dataDir, 'db');
+    const assetDir = join(dataDir, 'assets');
     const started = Date.now();
     const database = await openPglite(dbDir);
     await migrate(database);
@@ -63,23 +89,88 @@ export const upCommand: Command = {
         .type('text/html; charset=utf-8')
         .send(
           `<!doctype html><html lang="en"><meta charset="utf-8"><title>kubeqa</title><body><h1>kubeqa (embedded mode)</h1>` +
-            `<ul><li>database: embedded PostgreSQL in ${escapeHtml(dbDir)}</li><li>QEMU accelerator: ${accelerator.accel} — ${escapeHtml(accelerator.reason)}</li></ul>` +
-            '<p>The openQA-compatible API is at <a href="/api/v1/openapi.json">/api/v1</a>. The scheduler, the local test runner and the pages are being built; see docs/development.md.</p></body></html>',
+            `<ul><li>database: embedded PostgreSQL in ${escapeHtml(dbDir)}</li><li>QEMU accelerator: ${accelerator.accel} — ${escapeHtml(accelerator.reason)}</li>` +
+            `<li>local executor: ${slots} slot(s), classes ${escapeHtml(classes.join(', '))}; assets in ${escapeHtml(assetDir)}</li></ul>` +
+            '<p>The openQA-compatible API is at <a href="/api/v1/openapi.json">/api/v1</a>; jobs at <a href="/api/v1/jobs">/api/v1/jobs</a>.</p></body></html>',
         ),
     );
     const url = await app.listen({ host: values.host, port });
     const host = url.replace(/^https?:\/\//, '');
     writeFileSync(clientConf, `[${host}]\nkey = ${apiKey.key}\nsecret = ${apiKey.secret}\n`, { mode: 0o600 });
+
+    if (!values['no-demo']) {
+      const assets = prepareDemoAssets(assetDir);
+      for (const gap of assets.missing)
+        log.warn({ asset: gap.asset }, `demo asset ${gap.asset} is missing; to get it: ${gap.hint}`);
+      const api: ApiCall = async (method, path, params = {}, body) => {
+        const query = new URLSearchParams(params).toString();
+        const pathQuery = `/api/v1/${path}${query ? `?${query}` : ''}`;
+        const headers: Record<string, string> = { ...signRequest(apiKey.key, apiKey.secret, pathQuery) };
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        const res = await app.inject({
+          method: method as 'POST',
+          url: pathQuery,
+          headers,
+          ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+        });
+        let parsed: unknown = res.body;
+        try {
+          parsed = JSON.parse(res.body);
+        } catch {}
+        return { status: res.statusCode, body: parsed };
+      };
+      const config = readDemoConfig(join(packageRoot(), 'config', 'demo', 'demo.yaml'));
+      if (await seedDemo(database.query, api, config)) log.info({}, 'demo loaded (config/demo/demo.yaml)');
+    }
+
+    const executor = new LocalExecutor({
+      database,
+      registry: dbSlotRegistry(database),
+      apiUrl: url,
+      workRoot: join(dataDir, 'jobs'),
+      assetDir,
+      slots,
+      classes,
+      log,
+    });
+    await executor.start();
+    const scheduler = await startScheduler({
+      database,
+      log,
+      onAssigned: executor.onAssigned,
+      onStopped: executor.onStopped,
+    });
     process.stdout.write(
-      `kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n  API: ${url}/api/v1 (key and secret of the admin in ${clientConf}, openQA's client.conf format)\n`,
+      `kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n  API: ${url}/api/v1 (key and secret of the admin in ${clientConf}, openQA's client.conf format)\n` +
+        `  API key: ${apiKey.key} (secret in ${clientConf})\n` +
+        `  local executor: ${slots} slot(s) of class ${classes.join(',')}; QEMU accelerator ${accelerator.accel}\n` +
+        (values['no-demo']
+          ? ''
+          : `  demo: kubeqa api --host ${url} -X POST isos DISTRI=busybox VERSION=1 FLAVOR=initramfs ARCH=x86_64 BUILD=1\n` +
+            `        kubeqa api --host ${url} -X POST isos DISTRI=debian-installer VERSION=12 FLAVOR=netboot ARCH=x86_64 BUILD=1\n`),
     );
     await untilStopSignal();
+    log.info({}, 'stopping: runners first (their jobs end as terminated prematurely), then the scheduler');
+    await executor.stop();
+    await scheduler.stop();
     await app.close();
     await database.close();
     log.info('stopped');
     return 0;
   },
 };
+
+function parseSlots(value: string | undefined): number {
+  if (value === undefined || value === '')
+    return defaultSlotCount({ cpus: cpus().length, memoryBytes: totalmem() });
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new KubeqaError(
+      'KQ_ERR_INVALID_ARGUMENT',
+      `--slots must be a whole number from 1 to 256, got '${value}'`,
+    );
+  return n;
+}
 
 /** This installation's id: made once, kept in the database across restarts. */
 async function ensureInstanceId(database: OpenDatabase): Promise<string> {

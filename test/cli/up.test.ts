@@ -62,7 +62,7 @@ describe('kubeqa up', () => {
     const secret = /secret = (\S+)/.exec(conf)?.[1];
     expect(key).toMatch(/^[0-9A-F]{16}$/i);
     expect((await fetch(`${first.url}/api/v1/jobs`)).status).toBe(200);
-    const pathQuery = '/api/v1/machines?name=64bit&backend=qemu';
+    const pathQuery = '/api/v1/machines?name=not-the-demo&backend=qemu';
     const signed = await fetch(`${first.url}${pathQuery}`, {
       method: 'POST',
       headers: signRequest(key!, secret!, pathQuery),
