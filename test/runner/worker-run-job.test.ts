@@ -2,7 +2,15 @@
 // environment, against the real API on real PostgreSQL, booting the busybox guest under TCG.
 // The job's assets come from a local asset directory (openQA's layout) and its CASEDIR from the
 // demo distribution inside the package; results land through the runner API.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +19,7 @@ import { issueJobToken } from '../../db/results.js';
 import { type Json, startServer, type TestServer } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import { kubeqaCli } from '../helpers/kubeqa-cli.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 let s: TestServer;
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-worker-test-'));
@@ -95,6 +104,43 @@ describe('kubeqa worker run-job', () => {
     );
     expect(transitions.map((t) => t.to_state)).toEqual(['assigned', 'setup', 'running', 'uploading', 'done']);
   });
+
+  it('stops the job and QEMU when the API answers 409 (cancelled there), and exits 0', async () => {
+    const { busybox } = await testEnv.qemu();
+    const { id, token } = await assignedJob({
+      TEST: 'cancelled-on-server',
+      DISTRI: 'busybox',
+      KERNEL: 'busybox-linux',
+      INITRD: 'busybox-initrd.gz',
+      APPEND: busybox.append,
+      QEMUCPUS: '2',
+      QEMURAM: '256',
+      NUMDISKS: '0',
+      NOVIDEO: '1',
+      TIMEOUT_SCALE: '3',
+    });
+    const running = runJobCli(id, token, ['--asset-dir', assets]);
+    const state = async () => (await s.api('GET', `jobs/${id}`)).body.job.state;
+    expect(await waitUntil(async () => (await state()) === 'running', 120_000, 100)).toBe(true);
+    expect((await s.api('POST', `jobs/${id}/cancel`)).status).toBe(200);
+    const run = await running;
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/409 .*stopping the job/);
+    expect(run.stdout).toMatch(/stopped on the server/);
+    const dir = join(work, `job-${id}`);
+    expect(readFileSync(join(dir, 'autoinst-log.txt'), 'utf8')).toMatch(/result: user_cancelled/);
+    const job: Json = (await s.api('GET', `jobs/${id}`)).body.job;
+    expect([job.state, job.result]).toEqual(['cancelled', 'user_cancelled']);
+    // nothing of the job is left running (QEMU ran in its directory)
+    const left = readdirSync('/proc').filter((p) => {
+      try {
+        return /^\d+$/.test(p) && readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+  }, 300_000);
 
   it('ends a job whose asset is missing incomplete, naming the asset', async () => {
     const { id, token } = await assignedJob({ TEST: 'no-asset', DISTRI: 'busybox', ISO: 'missing.iso' });
