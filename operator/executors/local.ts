@@ -54,7 +54,7 @@ export interface LocalExecutorOptions {
   /** After a job became done (not cancelled) on the server, how long its runner may take to exit. */
   exitAfterDoneMs?: number;
   log?: ExecutorLog;
-  /** The kubeqa CLI to start (default: this installation's). */
+  /** The kubeqa CLI to start (default: this installation's, its quick-starting worker entry). */
   command?: () => [string, string[]];
   /** Told when a job's runner has ended and the job's end is recorded (tests, metrics). */
   onJobEnded?: (ended: { jobId: number; slotId: string; exit: { code?: number; signal?: string } }) => void;
@@ -227,7 +227,7 @@ export class LocalExecutor {
     const dir = join(this.options.workRoot, `job-${jobId}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const [command, lead] = (this.options.command ?? kubeqaCommand)();
+    const [command, lead] = (this.options.command ?? (() => kubeqaCommand('worker')))();
     const args = [
       ...lead,
       'worker',
