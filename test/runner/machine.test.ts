@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuConfig } from '../../domain/runner/settings.js';
 import { type Machine, prepareDisks, startMachine } from '../../worker-image/qemu/machine.js';
+import { VncClient } from '../../worker-image/vnc/client.js';
 import { keysForChar } from '../../worker-image/vnc/keys.js';
 import { testEnv } from '../env/index.js';
 import { BUSYBOX_PROMPT } from '../guests/busybox.js';
@@ -106,6 +107,41 @@ describe('VNC', () => {
     expect(differing).toBe(0);
     // Not a black screen: the console text is there.
     expect(frame.data.some((v, i) => i % 4 !== 3 && v > 100)).toBe(true);
+  });
+
+  it('receives the same screen through the zlib encoding, compressed on the wire', async () => {
+    const { qmp, argv } = machine!;
+    const socket = (argv[argv.indexOf('-vnc') + 1] as string).replace(/^unix:/, '').replaceAll(',,', ',');
+    await qmp.stop();
+    const zlib = await VncClient.connect(socket, { encoding: 'zlib' });
+    try {
+      // The first (full) update: wait on the client's update events with a deadline.
+      const deadline = Date.now() + 30_000;
+      while (zlib.stats.pixels < zlib.width * zlib.height && Date.now() < deadline) {
+        await zlib.waitForUpdate(deadline - Date.now());
+      }
+      const dump = join(work, 'screen-zlib.ppm');
+      await qmp.screendump(dump);
+      const image = ppm(dump);
+      const frame = zlib.frame();
+      expect([frame.width, frame.height]).toEqual([image.width, image.height]);
+      let differing = 0;
+      for (let p = 0; p < image.width * image.height; p++) {
+        for (let c = 0; c < 3; c++) if (frame.data[p * 4 + c] !== image.rgb[p * 3 + c]) differing++;
+      }
+      expect(differing).toBe(0);
+      // Raw would be 4 bytes a pixel: far fewer bytes came means QEMU really sent zlib.
+      expect(zlib.stats.bytes).toBeLessThan(zlib.stats.pixels);
+    } finally {
+      zlib.close();
+      await qmp.cont();
+    }
+  });
+
+  it('rejects an unknown encoding before connecting', async () => {
+    await expect(VncClient.connect('/nonexistent', { encoding: 'tight' as never })).rejects.toThrow(
+      /unknown VNC encoding "tight"/,
+    );
   });
 
   it('types on the VGA console with key events (shift included) and sees the screen change', async () => {

@@ -1,16 +1,30 @@
 // A VNC (RFB 3.8) client for QEMU's built-in server on a local socket, security type None.
 // It keeps a copy of the guest's screen current: after each framebuffer update it asks for the
 // next incremental one, so QEMU sends changes as they happen (at its own refresh rate). Raw
-// encoding plus the DesktopSize pseudo-encoding (the guest switching resolution). Pixels are
-// requested as 32-bit little-endian with red in the lowest byte, so the buffer is RGBX.
-// Key and pointer events go the other way.
+// encoding plus the DesktopSize pseudo-encoding (the guest switching resolution); optionally the
+// zlib encoding (see ./zlib-rect.ts). Pixels are requested as 32-bit little-endian with red in
+// the lowest byte, so the buffer is RGBX. Key and pointer events go the other way.
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { KubeqaError } from '../../domain/errors.js';
 import type { Frame } from '../../domain/needles/types.js';
+import { ENCODING_ZLIB, ZlibRectDecoder } from './zlib-rect.js';
 
 const ENCODING_RAW = 0;
 const ENCODING_DESKTOP_SIZE = -223;
+/** Pseudo-encoding: deflate level 1 (QEMU's default is 9, which costs its CPU for little gain). */
+const ENCODING_COMPRESS_LEVEL_1 = -256 + 1;
+
+/**
+ * How framebuffer rectangles travel. 'raw' (the default) is plain pixels; 'zlib' is the same
+ * pixels through one deflate stream. On a local socket raw measured faster (bench/vnc,
+ * docs/benchmarks.md); zlib pays off only where bandwidth, not CPU, is short.
+ */
+export type VncEncoding = 'raw' | 'zlib';
+
+export interface VncConnectOptions {
+  encoding?: VncEncoding;
+}
 
 /** Buffered reads of exact byte counts from a socket. */
 class ByteReader {
@@ -75,7 +89,10 @@ class ByteReader {
 export interface VncStats {
   updates: number;
   rects: number;
+  /** Bytes of rectangle data received (compressed where the encoding compresses). */
   bytes: number;
+  /** Pixels received (the sum of the rectangles' areas). */
+  pixels: number;
 }
 
 export class VncClient {
@@ -92,13 +109,18 @@ export class VncClient {
   generation = 0;
   /** When the last update arrived (Date.now()). */
   lastUpdateAt = 0;
-  readonly stats: VncStats = { updates: 0, rects: 0, bytes: 0 };
+  readonly stats: VncStats = { updates: 0, rects: 0, bytes: 0, pixels: 0 };
+  private zlib: ZlibRectDecoder | undefined;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    readonly encoding: VncEncoding,
+  ) {
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     const onEnd = () => {
       this.closed = true;
       this.reader.fail(new KubeqaError('KQ_ERR_QEMU', 'the VNC connection closed'));
+      this.zlib?.close();
       this.emitter.emit('close');
     };
     socket.on('close', onEnd);
@@ -106,14 +128,25 @@ export class VncClient {
   }
 
   /** Connect to a unix socket path or { host, port }, handshake and start receiving the screen. */
-  static async connect(target: string | { host: string; port: number }): Promise<VncClient> {
+  static async connect(
+    target: string | { host: string; port: number },
+    options: VncConnectOptions = {},
+  ): Promise<VncClient> {
+    const encoding = options.encoding ?? 'raw';
+    if (encoding !== 'raw' && encoding !== 'zlib') {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `unknown VNC encoding ${JSON.stringify(encoding)}`,
+        'use "raw" or "zlib"',
+      );
+    }
     const socket = typeof target === 'string' ? createConnection(target) : createConnection(target);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
     socket.setNoDelay?.(true);
-    const client = new VncClient(socket);
+    const client = new VncClient(socket, encoding);
     await client.handshake();
     void client.receiveLoop().catch(() => undefined);
     return client;
@@ -164,7 +197,11 @@ export class VncClient {
     pf[15] = 8;
     pf[16] = 16;
     this.socket.write(pf);
-    const encodings = [ENCODING_RAW, ENCODING_DESKTOP_SIZE];
+    // Preferred first: QEMU picks the first encoding of the list it knows.
+    const encodings =
+      this.encoding === 'zlib'
+        ? [ENCODING_ZLIB, ENCODING_RAW, ENCODING_DESKTOP_SIZE, ENCODING_COMPRESS_LEVEL_1]
+        : [ENCODING_RAW, ENCODING_DESKTOP_SIZE];
     const se = Buffer.alloc(4 + 4 * encodings.length);
     se[0] = 2;
     se.writeUInt16BE(encodings.length, 2);
@@ -179,6 +216,11 @@ export class VncClient {
     this.width = width;
     this.height = height;
     this.fb = new Uint8Array(width * height * 4);
+  }
+
+  /** Ask for the whole screen now (QEMU answers at its next refresh), not only what changes. */
+  requestFullUpdate(): void {
+    this.requestUpdate(false);
   }
 
   private requestUpdate(incremental: boolean): void {
@@ -233,6 +275,15 @@ export class VncClient {
         const data = await this.reader.read(w * h * 4);
         this.stats.bytes += data.length;
         this.blit(x, y, w, h, data);
+        this.stats.pixels += w * h;
+      } else if (encoding === ENCODING_ZLIB && this.encoding === 'zlib') {
+        const length = (await this.reader.read(4)).readUInt32BE(0);
+        const compressed = await this.reader.read(length);
+        this.stats.bytes += 4 + length;
+        this.zlib ??= new ZlibRectDecoder();
+        const data = await this.zlib.inflate(compressed, w * h * 4);
+        this.blit(x, y, w, h, data);
+        this.stats.pixels += w * h;
       } else if (encoding === ENCODING_DESKTOP_SIZE) {
         this.resize(w, h);
         resized = true;
@@ -330,6 +381,7 @@ export class VncClient {
 
   close(): void {
     this.closed = true;
+    this.zlib?.close();
     this.socket.destroy();
   }
 }
