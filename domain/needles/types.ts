@@ -59,6 +59,11 @@ export interface AreaMatch {
   required: number;
   /** Index into needle.areas. */
   area: number;
+  /**
+   * A verdict-only check proved this area fails without searching for its best position:
+   * `similarity` is an upper bound (below `required`) and x/y are not a real match.
+   */
+  bounded?: true;
 }
 
 export interface Candidate {
@@ -80,6 +85,14 @@ export type MatchResult =
 export interface MatchOptions {
   /** Search the whole screen instead of area ± margin (every 5th check and at the deadline). */
   fullSearch: boolean;
+  /**
+   * Only the verdict matters (checks before the deadline): a failing area of a large search may
+   * come back with an upper bound of its similarity instead of its exact best position, which
+   * makes whole-screen checks for a screen that is not there several times cheaper. Passing
+   * areas are exact either way. The check at the deadline, whose candidates are reported, must
+   * not set this.
+   */
+  verdictOnly?: boolean;
 }
 
 /** The needle matcher (worker-image/needles): matching runs off the caller's event loop. */

@@ -196,6 +196,52 @@ describe('full-screen search', () => {
   });
 });
 
+describe('verdict-only checks (before the deadline)', () => {
+  const screenNames = ['di-language', 'di-language-down', 'di-location', 'di-keyboard', 'busybox-shell'];
+
+  it('give every whole-screen check the same verdict as the exact search; passes are identical', async () => {
+    let boundedAreas = 0;
+    for (const name of screenNames) {
+      for (const needle of needles) {
+        // quick first: an exact result of the same screen would be reused by the quick check
+        const quick = await matcher.match(screen(name), [needle], { fullSearch: true, verdictOnly: true });
+        const exact = await matcher.match(screen(name), [needle], { fullSearch: true });
+        expect(quick.ok, `${needle.name} on ${name}`).toBe(exact.ok);
+        const exactAreas = exact.ok ? exact.areas : exact.candidates[0]!.areas;
+        const quickAreas = quick.ok ? quick.areas : quick.candidates[0]!.areas;
+        quickAreas.forEach((q, i) => {
+          const e = exactAreas[i]!;
+          if (q.bounded) {
+            boundedAreas++;
+            // an upper bound, below the level
+            expect(q.similarity).toBeGreaterThanOrEqual(e.similarity);
+            expect(q.similarity).toBeLessThan(q.required);
+            expect(e.similarity).toBeLessThan(e.required);
+          } else {
+            expect(q, `${needle.name} on ${name}, area ${i}`).toEqual(e);
+          }
+        });
+      }
+    }
+    // the quick path really ran (most failing whole-screen checks end there)
+    expect(boundedAreas).toBeGreaterThan(10);
+  });
+
+  it('finds an area far from its recorded position exactly as the full search does', async () => {
+    const base = screen('di-location');
+    const row = base.width * base.channels;
+    const data = new Uint8Array(base.data.length);
+    for (let i = 0; i < 200 * base.width; i++) data.set([0, 0, 168], i * base.channels);
+    data.set(base.data.subarray(0, (base.height - 200) * row), 200 * row);
+    const frame = { ...base, data };
+    const quick = matched(
+      await matcher.match(frame, [byName('di-location')], { fullSearch: true, verdictOnly: true }),
+    );
+    expect(quick.areas[0]).toMatchObject({ x: 404, y: 328, similarity: 1 });
+    expect(quick.areas[0]!.bounded).toBeUndefined();
+  });
+});
+
 describe('matcher lifecycle and input', () => {
   it('rejects a malformed frame with a clear error', async () => {
     const bad = { width: 10, height: 10, channels: 3, data: new Uint8Array(5) } as Frame;

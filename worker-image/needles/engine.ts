@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
+import { survivingPositions } from './prefilter.js';
 import { pickNearestGoodOf, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
 
 /** Rows `top … top + rows` of a screen, full width, packed RGB(A). */
@@ -35,7 +36,27 @@ export interface AreaResult {
   x: number;
   y: number;
   similarity: number;
+  /**
+   * Set when a verdict-only check proved the area fails without finding its best position:
+   * `similarity` is then an upper bound (the real one is at most this) and x/y are not a match.
+   */
+  bounded?: true;
 }
+
+/** What a check must answer. */
+export interface MatchMode {
+  /**
+   * Only whether each area reaches its match level matters (checks before the deadline): a large
+   * search may stop once a lower bound of the error shows no position can pass. Passing areas
+   * are always exact; a failing one may come back `bounded`.
+   */
+  verdictOnly?: boolean;
+}
+
+/** Windows with fewer template positions than this are searched directly (the bound costs more). */
+const PREFILTER_MIN_POSITIONS = 40_000;
+
+type Found = { x: number; y: number; similarity: number; bounded?: true };
 
 interface NeedleImage {
   /** Grayscale, exclude areas painted, blurred. */
@@ -122,6 +143,8 @@ export class MatchEngine {
   private readonly cv: CV = loadOpenCV();
   private readonly needles = new Map<string, NeedleImage>();
   private tick = 0;
+  /** Pixels of the last prepared screen region searched with the bound. */
+  private pixelsOf: { scene: Mat; pixels: Uint8Array } | undefined;
   /** Squared distances from a recorded position over a result of a given size (few distinct). */
   private readonly distances = new Map<string, Mat>();
 
@@ -150,9 +173,7 @@ export class MatchEngine {
    * the results found in it. A full search of an unchanged screen (the runner asks for one every
    * 5th check while it waits) then costs one memory comparison instead of a template match.
    */
-  private lastLarge:
-    | { key: string; rows: Buffer; results: Map<string, { x: number; y: number; similarity: number }> }
-    | undefined;
+  private lastLarge: { key: string; rows: Buffer; results: Map<string, Found> } | undefined;
 
   constructor(
     private readonly cacheLimit = 300,
@@ -226,7 +247,12 @@ export class MatchEngine {
   }
 
   /** Similarities of every match area of every needle on one screen. */
-  match(band: ScreenBand, specs: NeedleSpec[], margins: (area: NeedleArea) => number): AreaResult[][] {
+  match(
+    band: ScreenBand,
+    specs: NeedleSpec[],
+    margins: (area: NeedleArea) => number,
+    mode: MatchMode = {},
+  ): AreaResult[][] {
     const { cv } = this;
     return withMats((keep) => {
       const type = band.channels === 4 ? cv.CV_8UC4 : cv.CV_8UC3;
@@ -294,9 +320,11 @@ export class MatchEngine {
           const reuse = this.largeWindowCache(band, window);
           const reuseKey = `${spec.pngPath}\0${JSON.stringify(excludes)}\0${index}`;
           let found = reuse?.get(reuseKey);
-          if (!found) {
+          // a bounded result answers only verdict-only checks
+          if (!found || (found.bounded && !mode.verdictOnly)) {
             const scene = prepare(window, excludes);
-            found = this.searchArea(scene.mat, scene.ring, needle.gray, area, window);
+            const level = mode.verdictOnly ? area.match / 100 : undefined;
+            found = this.searchArea(scene.mat, scene.ring, needle.gray, area, window, level);
             reuse?.set(reuseKey, found);
           }
           results.push({ area: index, ...found });
@@ -352,15 +380,15 @@ export class MatchEngine {
     ring: Ring,
     needleGray: Mat,
     area: NeedleArea,
-    w: SearchWindow,
-  ): { x: number; y: number; similarity: number } {
+    window: SearchWindow,
+    verdictLevel?: number,
+  ): Found {
     const { cv } = this;
     const { width, height } = area;
     return withMats((keep) => {
       const template = keep(needleGray.getRegion(new cv.Rect(area.xpos, area.ypos, width, height)));
-      // scene coordinates of the window inside the prepared region
-      const ox = w.left - ring.x;
-      const oy = w.top - ring.y;
+      const w = window;
+      const positions = (w.right - w.left - width + 1) * (w.bottom - w.top - height + 1);
       const sse = (x: number, y: number) =>
         withMats((keep2) =>
           keep2(scene.getRegion(new cv.Rect(x - ring.x, y - ring.y, width, height))).norm(
@@ -368,7 +396,15 @@ export class MatchEngine {
             cv.NORM_L2SQR,
           ),
         );
-      const recordedInside = w.x + width <= w.right && w.y + height <= w.bottom;
+      const recordedInside =
+        w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
+      if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
+        const quick = this.verdictSearch(scene, ring, template, area, w, verdictLevel, recordedInside);
+        if (quick) return quick;
+      }
+      // scene coordinates of the window inside the prepared region
+      const ox = w.left - ring.x;
+      const oy = w.top - ring.y;
       // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
       if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
 
@@ -416,6 +452,78 @@ export class MatchEngine {
       const y = w.top + Math.trunc(best / cols);
       return { x, y, similarity: similarityFromMse(sse(x, y) / (width * height)) };
     });
+  }
+
+  /**
+   * A verdict-only search of a large window: exact lower bounds of the error at every position
+   * (./prefilter.ts) leave the few positions that could reach the level; only those are compared
+   * exactly. Any position within 10 of a passing minimum is among them, so a pass is the same
+   * position and similarity a full search gives. With none passing, the area fails with an upper
+   * bound of its similarity. Undefined when too many positions survive (search the usual way).
+   */
+  private verdictSearch(
+    scene: Mat,
+    ring: Ring,
+    template: Mat,
+    area: NeedleArea,
+    w: SearchWindow,
+    level: number,
+    recordedInside: boolean,
+  ): Found | undefined {
+    const { width, height } = area;
+    const n = width * height;
+    // The error at which the similarity equals the level, plus 10 (tinycv's "near the minimum")
+    // and a sliver for rounding in the bound's square roots.
+    const limit = Math.max(0, 40 - (level - 0.9) * 380) * n + 10 + 1e-6 * n * 255 * 255;
+    // The prepared region's pixels, fetched once however many needles of the check search it.
+    if (this.pixelsOf?.scene !== scene) this.pixelsOf = { scene, pixels: new Uint8Array(scene.getData()) };
+    const { pixels } = this.pixelsOf;
+    const templatePixels = withMats((keep) => new Uint8Array(keep(template.copy()).getData()));
+    // the exact squared error at a screen position, from the same pixels (integers: exact)
+    const stride = scene.cols;
+    const sse = (x: number, y: number) => {
+      let total = 0;
+      for (let r = 0; r < height; r++) {
+        let i = (y - ring.y + r) * stride + (x - ring.x);
+        let j = r * width;
+        for (let c = 0; c < width; c++, i++, j++) {
+          const d = (pixels[i] as number) - (templatePixels[j] as number);
+          total += d * d;
+        }
+      }
+      return total;
+    };
+    const survivors = survivingPositions(
+      { width: scene.cols, height: scene.rows, data: pixels },
+      { x: w.left - ring.x, y: w.top - ring.y, width: w.right - w.left, height: w.bottom - w.top },
+      { width, height, data: templatePixels },
+      limit,
+    );
+    if (!survivors.positions) return undefined;
+    const cols = w.right - w.left - width + 1;
+    // Every position fails: the area fails with an upper bound of its similarity, kept below the
+    // level (no position reaches it), at the best position seen if any.
+    const failing = (x: number, y: number, seen = 0): Found => ({
+      x,
+      y,
+      similarity: Math.min(Math.max(seen, similarityFromMse(survivors.minBound / n)), level - 1e-9),
+      bounded: true,
+    });
+    if (survivors.positions.length === 0) return failing(w.x, w.y);
+    const values = new Float64Array(survivors.positions.length);
+    survivors.positions.forEach((p, k) => {
+      values[k] = sse(w.left + (p % cols), w.top + Math.trunc(p / cols));
+    });
+    const atRecorded = recordedInside ? sse(w.x, w.y) : Number.POSITIVE_INFINITY;
+    const best = pickNearestGoodOf(survivors.positions, values, cols, atRecorded, w.x - w.left, w.y - w.top);
+    // none within 10 of the recorded position's error: a full search keeps the recorded position,
+    // whose bound (it did not survive) already fails it
+    if (best < 0) return failing(w.x, w.y);
+    const x = w.left + (best % cols);
+    const y = w.top + Math.trunc(best / cols);
+    const similarity = similarityFromMse(sse(x, y) / n);
+    if (similarity < level) return failing(x, y, similarity);
+    return { x, y, similarity };
   }
 
   close(): void {

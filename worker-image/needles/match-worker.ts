@@ -6,7 +6,14 @@ import { type AreaResult, MatchEngine, type NeedleSpec, type ScreenBand } from '
 import { effectiveMargin } from './scoring.js';
 
 export type WorkerRequest =
-  | { id: number; kind: 'match'; band: ScreenBand; needles: NeedleSpec[]; fullSearch: boolean }
+  | {
+      id: number;
+      kind: 'match';
+      band: ScreenBand;
+      needles: NeedleSpec[];
+      fullSearch: boolean;
+      verdictOnly?: boolean;
+    }
   | { id: number; kind: 'preload'; needles: NeedleSpec[] };
 
 export type WorkerResponse =
@@ -27,7 +34,10 @@ port.on('message', (request: WorkerRequest) => {
       response = { id: request.id, ok: true };
     } else {
       const margins = (area: NeedleArea) => effectiveMargin(area.margin, request.fullSearch);
-      response = { id: request.id, ok: true, results: engine.match(request.band, request.needles, margins) };
+      const results = engine.match(request.band, request.needles, margins, {
+        verdictOnly: request.verdictOnly === true,
+      });
+      response = { id: request.id, ok: true, results };
     }
   } catch (error) {
     const e = error as Error;

@@ -115,6 +115,7 @@ export function verdict(needles: Needle[], results: AreaResult[][]): MatchResult
         similarity: r.similarity,
         required: area.match / 100,
         area: r.area,
+        ...(r.bounded ? { bounded: true as const } : {}),
       };
     });
     return candidateFrom(needle, areas);
@@ -243,7 +244,13 @@ class WorkerMatcher implements Matcher {
     if (candidates.length === 0) return { ok: false, candidates: [] };
     const band = bandFor(frame, candidates, options.fullSearch);
     const response = await this.request(
-      { kind: 'match', band, needles: candidates.map(specOf), fullSearch: options.fullSearch },
+      {
+        kind: 'match',
+        band,
+        needles: candidates.map(specOf),
+        fullSearch: options.fullSearch,
+        verdictOnly: options.verdictOnly === true,
+      },
       [band.data.buffer as ArrayBuffer],
     );
     return verdict(candidates, response.ok ? (response.results ?? []) : []);

@@ -211,10 +211,15 @@ export class RunnerApi implements TestApi {
         lastGeneration = generation;
         lastCheckAt = now;
         const frame = vnc.frame();
-        const result =
+        let result =
           candidates.length > 0
-            ? await matcher.match(frame, candidates, { fullSearch: full })
+            ? // before the deadline only the verdict counts; the last check is reported exactly
+              await matcher.match(frame, candidates, { fullSearch: full, verdictOnly: !atDeadline })
             : { ok: false as const, candidates: [] };
+        if (result.ok && result.candidates.some((c) => c.areas.some((a) => a.bounded))) {
+          // the other candidates are recorded with the step: their similarities must be exact
+          result = await matcher.match(frame, candidates, { fullSearch: full });
+        }
         if (result.ok) {
           const workaround = result.needle.properties.some((p) => p.name === 'workaround');
           const detail: StepDetail = {
