@@ -118,3 +118,53 @@ export async function ensureLocalAdmin(
   const [existing] = await listApiKeys(q, userId);
   return { userId, apiKey: existing ?? (await createApiKey(q, userId)) };
 }
+
+export interface OidcUser {
+  /** The provider's subject (`sub`), stable for the person. */
+  subject: string;
+  username: string;
+  email?: string;
+  fullname?: string;
+  /** The role the provider's claims give; undefined: a new user gets `defaultRole`, others keep theirs. */
+  role?: Role;
+  defaultRole: Role;
+}
+
+/**
+ * The account of an OIDC login, created on the first login and updated from the claims on each
+ * later one (found by subject, so a renamed user keeps their account). A user name already held
+ * by another account (a local one, or another subject) is never taken over.
+ */
+export async function upsertOidcUser(
+  q: QueryFn,
+  user: OidcUser,
+): Promise<{ id: number; username: string; role: Role }> {
+  const [existing] = await q<{ id: number; username: string; role: Role }>(
+    'select id, username, role from users where oidc_subject = $1',
+    [user.subject],
+  );
+  const [holder] = await q<{ id: number }>('select id from users where username = $1', [user.username]);
+  if (existing) {
+    // a rename at the provider follows only when the new name is free
+    const username = !holder || holder.id === existing.id ? user.username : existing.username;
+    const [row] = await q<{ id: number; username: string; role: Role }>(
+      `update users set username = $2, email = $3, fullname = $4, role = coalesce($5, role), t_updated = now()
+        where id = $1 returning id, username, role`,
+      [existing.id, username, user.email ?? null, user.fullname ?? null, user.role ?? null],
+    );
+    return row as { id: number; username: string; role: Role };
+  }
+  if (holder) {
+    throw new KubeqaError(
+      'KQ_ERR_CONFLICT',
+      `the user name ${user.username} already belongs to another account`,
+      'an admin can rename that account, or set KUBEQA_OIDC_USERNAME_CLAIM to a claim that is unique',
+    );
+  }
+  const [row] = await q<{ id: number; username: string; role: Role }>(
+    `insert into users (username, email, fullname, role, oidc_subject) values ($1, $2, $3, $4, $5)
+     returning id, username, role`,
+    [user.username, user.email ?? null, user.fullname ?? null, user.role ?? user.defaultRole, user.subject],
+  );
+  return row as { id: number; username: string; role: Role };
+}

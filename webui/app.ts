@@ -13,12 +13,14 @@ import { isoRoutes } from './api/isos.js';
 import { jobGroupRoutes, parentGroupRoutes } from './api/job-groups.js';
 import { jobTemplateRoutes } from './api/job-templates.js';
 import { jobRoutes } from './api/jobs.js';
+import { oidcRoutes } from './api/oidc.js';
 import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
 import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
+import { OidcClient, type OidcConfig } from './auth/oidc.js';
 import { type BlobStore, dirBlobStore } from './blob-store.js';
 import { installErrorHandling } from './errors.js';
 import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
@@ -38,6 +40,8 @@ export interface AppOptions {
   jobListLimit?: number;
   /** Forward job events to this webhook (see events/webhook.ts). */
   webhook?: Omit<WebhookOptions, 'log'>;
+  /** Browser login through an OIDC provider (see auth/oidc.ts). */
+  oidc?: OidcConfig;
 }
 
 export interface ApiContext {
@@ -45,6 +49,7 @@ export interface ApiContext {
   log: Logger;
   blobs: BlobStore;
   jobListLimit?: number;
+  oidc?: OidcClient;
 }
 
 function blobStoreOf(options: AppOptions): BlobStore {
@@ -79,6 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     log,
     blobs: blobStoreOf(options),
     jobListLimit: options.jobListLimit,
+    ...(options.oidc ? { oidc: new OidcClient(options.oidc) } : {}),
   };
   await app.register(
     async (api) => {
@@ -94,6 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await apiKeyRoutes(api, ctx);
       await runnerRoutes(api, ctx);
       await sessionRoutes(api, ctx);
+      await oidcRoutes(api, ctx);
       await openApiRoutes(api, routes);
     },
     { prefix: '/api/v1' },

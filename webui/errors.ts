@@ -20,6 +20,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   KQ_ERR_NOT_FOUND: 404,
   KQ_ERR_CONFLICT: 409,
   KQ_ERR_ILLEGAL_TRANSITION: 409,
+  /** a service the server depends on (the OIDC provider) does not answer */
+  KQ_ERR_UNREACHABLE: 502,
 };
 
 export function errorBody(error: unknown): ApiErrorBody {

@@ -43,11 +43,13 @@ export const serverCommand: Command = {
     const port = parsePort(values.port);
     const config = serverConfigFromEnv();
     const log = createLogger('kubeqa-server');
-    if (config.oidcIssuer)
-      log.warn(
-        { issuer: config.oidcIssuer },
-        'OIDC login is not implemented yet; KUBEQA_OIDC_ISSUER is ignored',
-      );
+    if (config.oidc) {
+      log.info({ issuer: config.oidc.issuer, clientId: config.oidc.clientId }, 'OIDC login enabled');
+      if (config.oidcStateKeyIsRandom)
+        log.warn(
+          'OIDC: no client secret and no KUBEQA_OIDC_STATE_SECRET: a login must finish on the replica that started it',
+        );
+    }
     const database = openPostgres({ url: config.databaseUrl, max: 20 });
     await database.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
@@ -65,6 +67,7 @@ export const serverCommand: Command = {
       database,
       log,
       ...(config.s3 ? { blobStore: s3BlobStore(config.s3) } : { blobDir: config.blobDir }),
+      ...(config.oidc ? { oidc: config.oidc } : {}),
     });
     healthRoute(app, database);
     const url = await app.listen({ host: values.host, port });

@@ -1,5 +1,6 @@
 // The pinned test-only servers and where their binaries come from: an override directory
-// (KUBEBUILDER_ASSETS for kube-apiserver and etcd, as envtest; KUBEQA_TESTENV_BIN for any),
+// (KUBEBUILDER_ASSETS for kube-apiserver and etcd, as envtest; KUBEQA_TESTENV_BIN for any, e.g.
+// a directory holding a prebuilt `dex`),
 // else the cache, else a build from the Go module proxy.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ export const KUBERNETES_VERSION = '1.35.4';
 export const ETCD_VERSION = '3.6.7';
 export const MINIO_VERSION = '0.0.0-20260212201848-7aac2a2c5b7c';
 export const HELM_VERSION = '3.19.5';
+/** Dex v2.45.1 (its go.mod says `module github.com/dexidp/dex`, so the proxy knows the tag's
+ * commit only by its pseudo-version). */
+export const DEX_VERSION = '0.0.0-20260303133905-11d2eeb52b42';
 
 const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.split('.');
 
@@ -66,7 +70,17 @@ export const helmSpec: GoBinarySpec = {
   ldflags: `-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`,
 };
 
-export const allBinarySpecs = [kubeApiserverSpec, etcdSpec, minioSpec, helmSpec];
+/** An OpenID Connect provider for the login tests (static passwords and a mock connector). */
+export const dexSpec: GoBinarySpec = {
+  name: 'dex',
+  version: DEX_VERSION,
+  minGo: '1.25',
+  get: [`github.com/dexidp/dex/cmd/dex@v${DEX_VERSION}`],
+  pkg: 'github.com/dexidp/dex/cmd/dex',
+  ldflags: '-X main.version=v2.45.1',
+};
+
+export const allBinarySpecs = [kubeApiserverSpec, etcdSpec, minioSpec, helmSpec, dexSpec];
 
 /** An override directory holding this binary, if one is configured and has it. */
 function overridePath(name: string): string | undefined {

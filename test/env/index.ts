@@ -47,4 +47,6 @@ export const testEnv = {
   helm: () => service('helm'),
   qemu: () => service('qemu'),
   chromium: () => service('chromium'),
+  /** The Dex binary; tests start their own instance with startDex (test/env/services/dex.ts). */
+  dex: () => service('dex'),
 };

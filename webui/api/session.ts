@@ -3,7 +3,7 @@
 //   POST   /session  {username, password}  → {user, role, csrf_token} + Set-Cookie
 //   GET    /session                         → {user, role, csrf_token} of the current session
 //   DELETE /session                         → logs out (CSRF token required)
-// OIDC login for deployments is not implemented yet (see docs/api.md).
+// OIDC login for deployments: ./oidc.ts.
 import type { FastifyInstance } from 'fastify';
 import { createSession, deleteSession } from '../../db/users.js';
 import { verifyPassword } from '../../domain/auth/password.js';
@@ -13,7 +13,7 @@ import { cookie, SESSION_COOKIE, sha256 } from '../auth/authenticate.js';
 import { requestParams, single } from '../params.js';
 import { need } from './common.js';
 
-const LIFETIME_SECONDS = 7 * 24 * 3600;
+export const SESSION_LIFETIME_SECONDS = 7 * 24 * 3600;
 
 export async function sessionRoutes(api: FastifyInstance, { database }: ApiContext): Promise<void> {
   api.post(
@@ -34,11 +34,11 @@ export async function sessionRoutes(api: FastifyInstance, { database }: ApiConte
       // the same answer for an unknown user and a wrong password
       const ok = user?.password_hash ? await verifyPassword(password, user.password_hash) : false;
       if (!user || !ok) throw new KubeqaError('KQ_ERR_UNAUTHORIZED', 'wrong user name or password');
-      const session = await createSession(database.query, user.id, LIFETIME_SECONDS);
+      const session = await createSession(database.query, user.id, SESSION_LIFETIME_SECONDS);
       const secure = request.protocol === 'https' ? '; Secure' : '';
       reply.header(
         'set-cookie',
-        `${SESSION_COOKIE}=${encodeURIComponent(session.id)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${LIFETIME_SECONDS}${secure}`,
+        `${SESSION_COOKIE}=${encodeURIComponent(session.id)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${SESSION_LIFETIME_SECONDS}${secure}`,
       );
       return { user: user.username, role: user.role, csrf_token: session.csrfToken };
     },

@@ -2,6 +2,7 @@
 import { rmSync } from 'node:fs';
 import type { ManagedProcess } from '../processes.js';
 import { type ChromiumInfo, startChromium } from './chromium.js';
+import { type DexInfo, prepareDex } from './dex.js';
 import { type HelmInfo, prepareHelm } from './helm.js';
 import { type KubeInfo, startKube } from './kube.js';
 import { type MinioInfo, startMinio } from './minio.js';
@@ -15,10 +16,11 @@ export interface ServiceInfoMap {
   helm: HelmInfo;
   qemu: QemuInfo;
   chromium: ChromiumInfo;
+  dex: DexInfo;
 }
 
 export type ServiceName = keyof ServiceInfoMap;
-export const SERVICE_NAMES: ServiceName[] = ['postgres', 'minio', 'kube', 'helm', 'qemu', 'chromium'];
+export const SERVICE_NAMES: ServiceName[] = ['postgres', 'minio', 'kube', 'helm', 'qemu', 'chromium', 'dex'];
 
 export interface StartedService<T> {
   info: T;
@@ -63,6 +65,9 @@ export const starters: {
   },
   async chromium() {
     return startChromium();
+  },
+  async dex(log) {
+    return { ...(await prepareDex(log)), stop: noop };
   },
 };
 
