@@ -283,7 +283,15 @@ function settingsText(text: string): string {
  * text from PostgreSQL is spliced in unparsed, so listing 10,000 jobs stays cheap.
  */
 export async function listJobsJsonText(q: QueryFn, f: JobFilters): Promise<string> {
-  const { sql, params } = jobIdsQuery(f);
+  return (await listJobsPage(q, f)).text;
+}
+
+/**
+ * One page of the list (see listJobsJsonText) and whether more jobs match beyond it: one row more
+ * than the limit is read and dropped, instead of a second query for the next page.
+ */
+export async function listJobsPage(q: QueryFn, f: JobFilters): Promise<{ text: string; more: boolean }> {
+  const { sql, params } = jobIdsQuery(f.limit === undefined ? f : { ...f, limit: f.limit + 1 });
   const rows = await q<ListRow>(
     `select j.id, j.state, j.result, j.reason, j.priority, j.clone_id, j.group_id, g.name as group_name, j.test,
             j.distri, j.version, j.flavor, j.arch, j.build, j.machine, j.assigned_worker_id, j.blocked_by_id,
@@ -293,8 +301,11 @@ export async function listJobsJsonText(q: QueryFn, f: JobFilters): Promise<strin
       order by j.id desc`,
     params,
   );
-  if (rows.length === 0) return '[]';
-  const ids = rows.map((r) => r.id);
+  const more = f.limit !== undefined && rows.length > f.limit;
+  if (more) rows.pop();
+  if (rows.length === 0) return { text: '[]', more };
+  // one array literal as text: pg would quote each of 10,000 elements of a JavaScript array
+  const ids = `{${rows.map((r) => r.id).join(',')}}`;
   // dependencies and assets of these jobs in one statement: kind 'd' (a = child, b = parent,
   // c = type) or 'a' (a = job, c = asset type, n = name)
   const related = await q<{ kind: string; a: number; b: number | null; c: string; n: string | null }>(
@@ -346,7 +357,7 @@ export async function listJobsJsonText(q: QueryFn, f: JobFilters): Promise<strin
       `"parents":${parents ? JSON.stringify(parents) : NO_DEPS},"children":${children ? JSON.stringify(children) : NO_DEPS},` +
       `"has_parents":${parents ? 1 : 0}}`;
   });
-  return `[${parts.join(',')}]`;
+  return { text: `[${parts.join(',')}]`, more };
 }
 
 /** Jobs by id in openQA's JSON shape, in the order given. */

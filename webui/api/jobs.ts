@@ -8,8 +8,7 @@ import {
   type JobFilters,
   jobColumns,
   jobsJson,
-  listJobIds,
-  listJobsJsonText,
+  listJobsPage,
   type NewEdge,
 } from '../../db/jobs.js';
 import { jobDetails } from '../../db/results.js';
@@ -96,10 +95,9 @@ export async function jobRoutes(api: FastifyInstance, { database, jobListLimit }
         groupId: intParam(p, 'groupid') ?? intParam(p, 'group_id'),
         latest: flag(single(p, 'latest')),
       };
-      const jobs = await listJobsJsonText(database.query, { ...filters, limit, offset });
+      const { text: jobs, more } = await listJobsPage(database.query, { ...filters, limit, offset });
       // more than one page: say where the next one is, as openQA does (Link header)
-      const [more] = await listJobIds(database.query, { ...filters, limit: 1, offset: offset + limit });
-      if (more !== undefined) {
+      if (more) {
         const next = new URLSearchParams(request.url.split('?')[1] ?? '');
         next.set('limit', String(limit));
         next.set('offset', String(offset + limit));
