@@ -1,6 +1,8 @@
 // The kubeqa web server as a fastify app built from options, so that tests, `kubeqa up` and a
 // deployment all embed the same thing. API routes live in ./api (one module per route family);
 // the UI pages and websockets join as further modules.
+
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { OpenDatabase } from '../db/connect.js';
 import { KubeqaError } from '../domain/errors.js';
@@ -25,6 +27,8 @@ import { type BlobStore, dirBlobStore } from './blob-store.js';
 import { installErrorHandling } from './errors.js';
 import { startWebhookSink, type WebhookOptions } from './events/webhook.js';
 import { installBodyParsers } from './params.js';
+import { uiApiRoutes } from './ui/routes.js';
+import { staticRoutes } from './ui/static-files.js';
 
 export interface AppOptions {
   database: OpenDatabase;
@@ -86,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     jobListLimit: options.jobListLimit,
     ...(options.oidc ? { oidc: new OidcClient(options.oidc) } : {}),
   };
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(
     async (api) => {
       await jobRoutes(api, ctx);
@@ -101,10 +106,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await runnerRoutes(api, ctx);
       await sessionRoutes(api, ctx);
       await oidcRoutes(api, ctx);
+      await uiApiRoutes(api, ctx);
       await openApiRoutes(api, routes);
     },
     { prefix: '/api/v1' },
   );
+  // The web UI's pages (built on first request, see ui/build.ts).
+  await app.register(staticRoutes);
   if (options.webhook) {
     const stop = await startWebhookSink(options.database, { ...options.webhook, log });
     app.addHook('onClose', async () => stop());

@@ -34,6 +34,8 @@ export interface RunJobOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Abort (cancel) the job: the current module is interrupted and the job ends user_cancelled. */
   signal?: AbortSignal;
+  /** Called once the machine runs (e.g. live-push.ts attaches to its screen). */
+  onMachine?: (machine: Machine) => void;
 }
 
 type Abort = { result: 'incomplete' | 'timeout_exceeded' | 'user_cancelled'; reason: string };
@@ -125,6 +127,7 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
       },
     });
     const m = machine;
+    options.onMachine?.(m);
     if (!boolSetting(settings, 'NOVIDEO')) {
       const cfg = machine.config;
       video = new VideoRecorder(join(options.resultDir, 'video.webm'), cfg.xres, cfg.yres, () =>

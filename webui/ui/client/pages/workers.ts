@@ -1,0 +1,81 @@
+// Workers with their state and current job.
+import { get } from '../api.js';
+import { badge, h } from '../dom.js';
+import { debounce, type Page, type PageContext } from '../page.js';
+
+interface Worker {
+  id: number;
+  name: string;
+  alive: number;
+  error: string | null;
+  jobid: number | null;
+  properties: Record<string, string>;
+  t_seen: string | null;
+}
+
+export function workersPage(ctx: PageContext): Page {
+  const body = h('div', {});
+  const load = async () => {
+    const { workers } = await get<{ workers: Worker[] }>('workers');
+    body.replaceChildren(
+      workers.length === 0
+        ? h('p', { class: 'notice' }, 'No worker has registered.')
+        : h(
+            'table',
+            {},
+            h('caption', { class: 'visually-hidden' }, 'Workers'),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Worker', 'State', 'Current job', 'Class', 'Last seen'].map((c) =>
+                  h('th', { scope: 'col' }, c),
+                ),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              workers.map((w) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', {}, w.name),
+                  h(
+                    'td',
+                    {},
+                    w.error
+                      ? badge('failed', `broken: ${w.error}`)
+                      : w.alive
+                        ? badge(w.jobid ? 'running' : 'passed', w.jobid ? 'working' : 'idle')
+                        : badge('none', 'offline'),
+                  ),
+                  h(
+                    'td',
+                    {},
+                    w.jobid
+                      ? h('a', { href: `/tests/${w.jobid}`, 'data-link': true }, `job ${w.jobid}`)
+                      : '—',
+                  ),
+                  h('td', {}, w.properties.WORKER_CLASS ?? ''),
+                  h('td', {}, w.t_seen ?? 'never'),
+                ),
+              ),
+            ),
+          ),
+    );
+  };
+  const refresh = debounce(() => void load(), 500);
+  return {
+    title: 'Workers',
+    async show() {
+      ctx.root.append(h('h1', {}, 'Workers'), body);
+      await load();
+    },
+    event(e) {
+      if (e.type === 'job.state' || e.type === 'reconnected') refresh();
+    },
+  };
+}
