@@ -559,6 +559,8 @@ export function jobPage(ctx: PageContext): Page {
       const related =
         e.id === id ||
         e.type === 'reconnected' ||
+        // a restart creates the clone: a finished job learns its clone_id
+        (e.type === 'job.created' && ['done', 'cancelled'].includes(data?.job.state ?? '')) ||
         (e.id !== undefined && data?.dependencies.nodes.some((n) => n.id === e.id));
       if (related) refresh();
     },
