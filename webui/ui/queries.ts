@@ -29,7 +29,7 @@ export interface BuildSummary {
   running: number;
   scheduled: number;
   cancelled: number;
-  t_newest: string;
+  newest_job: number;
 }
 
 export interface GroupOverview {
@@ -58,8 +58,10 @@ export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOve
     params.push(f.groupId);
     groupWhere = `where g.id = $${params.length}`;
   }
+  // Counts come from jobs_group_build_outcome_idx alone (an index-only scan) when no column filter
+  // is given; distri/version of a build from its first job.
   const rows = await q<BuildSummary & { group_id: number; group_name: string }>(
-    `select g.id as group_id, g.name as group_name, b.build, c.*
+    `select g.id as group_id, g.name as group_name, b.build, c.*, d.distri, d.version
        from (select id, name, sort_order from job_groups g ${groupWhere}) g
        cross join lateral (
          with recursive b(build, n) as (
@@ -70,7 +72,7 @@ export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOve
              from b where b.build is not null and b.n < $1)
          select build from b where build is not null) b
        cross join lateral (
-         select max(j.distri) as distri, max(j.version) as version, count(*)::int as total,
+         select count(*)::int as total,
                 count(*) filter (where j.result = 'passed')::int as passed,
                 count(*) filter (where j.result = 'softfailed')::int as softfailed,
                 count(*) filter (where j.result = 'failed')::int as failed,
@@ -78,8 +80,11 @@ export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOve
                 count(*) filter (where j.state in ('assigned', 'setup', 'running', 'uploading'))::int as running,
                 count(*) filter (where j.state = 'scheduled')::int as scheduled,
                 count(*) filter (where j.state = 'cancelled' or j.result in ('user_cancelled', 'obsoleted'))::int as cancelled,
-                to_char(max(j.t_created) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as t_newest
+                max(j.id) as newest_job
            from jobs j where j.group_id = g.id and j.build = b.build and j.clone_id is null${inner}) c
+       cross join lateral (
+         select j.distri, j.version from jobs j where j.group_id = g.id and j.build = b.build
+          order by j.id limit 1) d
       order by g.sort_order nulls last, g.name, b.build desc`,
     params,
   );
@@ -92,7 +97,7 @@ export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOve
       groups.set(id, g);
     }
     const { group_id: _id, group_name: _name, ...summary } = r;
-    g.builds.push(summary);
+    g.builds.push({ ...summary, newest_job: Number(summary.newest_job) });
   }
   return [...groups.values()];
 }

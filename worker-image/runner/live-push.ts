@@ -85,7 +85,7 @@ export class LivePush {
         body,
       });
       await res.arrayBuffer();
-      if (res.status === 409 || res.status === 404 || res.status === 401) {
+      if ([401, 403, 404, 409].includes(res.status)) {
         this.stopped = true;
         this.options.onJobGone?.(`the server refused live data with ${res.status}`);
         return false;

@@ -15,7 +15,7 @@ interface BuildSummary {
   running: number;
   scheduled: number;
   cancelled: number;
-  t_newest: string;
+  newest_job: number;
 }
 
 const FILTERS = ['distri', 'version', 'flavor', 'arch'] as const;
@@ -88,7 +88,7 @@ export function overviewPage(ctx: PageContext): Page {
                   h(
                     'td',
                     {},
-                    h('time', { datetime: b.t_newest }, b.t_newest.replace('T', ' ').replace('Z', ' UTC')),
+                    h('a', { href: `/tests/${b.newest_job}`, 'data-link': true }, `job ${b.newest_job}`),
                   ),
                 ),
               ),
