@@ -97,10 +97,20 @@ async function main() {
   };
   const lastBuild = String(Math.floor((TOTAL - 1) / 1000)).padStart(6, '0');
   const lastGroup = (Math.floor((TOTAL - 1) / 1000) % 20) + 1;
-  await measure('GET /api/v1/ui/overview (20 groups × 10 newest builds)', '/api/v1/ui/overview', (b) => {
+  const builds = (n: number) => (b: string) => {
     const groups = (JSON.parse(b) as { groups: { builds: unknown[] }[] }).groups;
-    if (groups.length !== 20 || groups[0]?.builds.length !== 10) throw new Error('unexpected overview');
-  });
+    if (groups.length !== 20 || groups[0]?.builds.length !== n) throw new Error('unexpected overview');
+  };
+  await measure(
+    'GET /api/v1/ui/overview (20 groups × 3 newest builds, the default)',
+    '/api/v1/ui/overview',
+    builds(3),
+  );
+  await measure(
+    'GET /api/v1/ui/overview?builds=10 (20 groups × 10 builds)',
+    '/api/v1/ui/overview?builds=10',
+    builds(10),
+  );
   await measure(
     'GET /api/v1/ui/overview?result=failed&distri=debian',
     '/api/v1/ui/overview?result=failed&distri=debian',

@@ -321,8 +321,20 @@ export const jobs = pgTable(
     index('jobs_result_id_idx').on(t.result, t.id),
     // Overview by group and build, build results, obsoletion of older builds.
     index('jobs_group_build_idx').on(t.groupId, t.build, t.id),
-    // The UI's overview counts outcomes per build from the index alone (index-only scan).
-    index('jobs_group_build_outcome_idx').on(t.groupId, t.build, t.state, t.result, t.cloneId, t.id),
+    // The UI's overview finds builds and counts outcomes per build, with its filters, from the index
+    // alone (index-only scans).
+    index('jobs_group_build_outcome_idx').on(
+      t.groupId,
+      t.build,
+      t.state,
+      t.result,
+      t.cloneId,
+      t.distri,
+      t.version,
+      t.flavor,
+      t.arch,
+      t.id,
+    ),
     index('jobs_dvfa_build_idx').on(t.distri, t.version, t.flavor, t.arch, t.build),
     // `latest`: the newest job per scenario.
     index('jobs_scenario_idx').on(t.distri, t.version, t.flavor, t.arch, t.test, t.machine, t.id),

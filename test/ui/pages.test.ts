@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeJobStates } from '../../db/jobs.js';
+import { registerSlots } from '../../db/slots.js';
 import { setPassword } from '../../db/users.js';
 import type { JobResultFile } from '../../domain/runner/results.js';
 import { encodePng } from '../../worker-image/needles/index.js';
@@ -60,7 +62,17 @@ async function createJob(test: string, extra: Record<string, string>): Promise<n
   return r.body.id as number;
 }
 
+/** Hands the job to a slot as the scheduler does (the runner may report only for an assigned job). */
+async function assign(id: number): Promise<void> {
+  await registerSlots(server.database.query, [{ id: `ui-slot-${id}`, pool: 'local', classes: [] }]);
+  await server.database.transaction(async (q) => {
+    await q('update jobs set slot_id = $2, sequence_index = 0 where id = $1', [id, `ui-slot-${id}`]);
+    await changeJobStates(q, [{ id, state: 'assigned' }], 'scheduler');
+  });
+}
+
 async function tokenFor(id: number): Promise<string> {
+  await assign(id);
   const r = await server.api('POST', `jobs/${id}/token`);
   return r.body.token as string;
 }

@@ -13,7 +13,7 @@ export interface OverviewFilters {
   arch?: string;
   result?: string;
   groupId?: number;
-  /** Builds per group (default 10). */
+  /** Builds per group (default 3, as openQA's index page). */
   builds?: number;
 }
 
@@ -51,7 +51,7 @@ function filterSql(f: OverviewFilters, params: unknown[], alias: string): string
 }
 
 export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOverview[]> {
-  const params: unknown[] = [f.builds ?? 10];
+  const params: unknown[] = [f.builds ?? 3];
   const inner = filterSql(f, params, 'j');
   let groupWhere = '';
   if (f.groupId !== undefined) {

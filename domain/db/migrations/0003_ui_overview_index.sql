@@ -1,1 +1,1 @@
-CREATE INDEX "jobs_group_build_outcome_idx" ON "jobs" USING btree ("group_id","build","state","result","clone_id","id");
+CREATE INDEX "jobs_group_build_outcome_idx" ON "jobs" USING btree ("group_id","build","state","result","clone_id","distri","version","flavor","arch","id");
