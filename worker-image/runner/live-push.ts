@@ -31,7 +31,6 @@ export interface LivePushOptions {
 }
 
 export class LivePush {
-  private screen?: LiveScreen;
   private stopped = false;
   private module?: string;
   private step = 0;
@@ -50,7 +49,6 @@ export class LivePush {
 
   /** Start sending the screen (call once the machine runs). */
   attach(screen: LiveScreen): void {
-    this.screen = screen;
     this.loops.push(this.frameLoop(screen));
   }
 
