@@ -42,6 +42,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Jobs per page of GET /api/v1/jobs without `limit` (default 10,000; a Link header points to the next page). */
   jobListLimit?: number;
+  /** Serve the UI's overview at / as well as at /tests (default: only /tests). */
+  uiAtRoot?: boolean;
   /** Forward job events to this webhook (see events/webhook.ts). */
   webhook?: Omit<WebhookOptions, 'log'>;
   /** Browser login through an OIDC provider (see auth/oidc.ts). */
@@ -112,7 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   // The web UI's pages (built on first request, see ui/build.ts).
-  await app.register(staticRoutes);
+  await app.register(staticRoutes, { root: options.uiAtRoot ?? false });
   if (options.webhook) {
     const stop = await startWebhookSink(options.database, { ...options.webhook, log });
     app.addHook('onClose', async () => stop());

@@ -17,7 +17,7 @@ const TYPES: Record<string, string> = {
 
 /** Addresses of the UI's pages (the client router knows them too: client/router.ts). */
 export const PAGE_ROUTES = [
-  '/',
+  '/tests',
   '/login',
   '/build',
   '/tests/:id',
@@ -35,7 +35,12 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'same-origin',
 };
 
-export async function staticRoutes(app: FastifyInstance): Promise<void> {
+export interface StaticOptions {
+  /** Also serve the overview at / (off while `kubeqa up` has its own page there). */
+  root?: boolean;
+}
+
+export async function staticRoutes(app: FastifyInstance, options: StaticOptions = {}): Promise<void> {
   const send = async (reply: FastifyReply, file: string, cache: string) => {
     const dist = await uiDist();
     const path = normalize(join(dist, file));
@@ -52,7 +57,7 @@ export async function staticRoutes(app: FastifyInstance): Promise<void> {
       .type(TYPES[extname(path)] ?? 'application/octet-stream')
       .send(data);
   };
-  for (const route of PAGE_ROUTES) {
+  for (const route of options.root ? ['/', ...PAGE_ROUTES] : PAGE_ROUTES) {
     app.get(route, (_request, reply) => send(reply, 'index.html', 'no-cache'));
   }
   app.get('/static/*', (request, reply) =>

@@ -19,7 +19,7 @@ interface Route {
 }
 
 const ROUTES: Route[] = [
-  { pattern: /^\/$/, page: overviewPage },
+  { pattern: /^\/(tests)?$/, page: overviewPage },
   { pattern: /^\/build$/, page: buildPage },
   { pattern: /^\/tests\/(\d+)$/, page: jobPage },
   { pattern: /^\/login$/, page: loginPage },
@@ -60,7 +60,7 @@ async function render(): Promise<void> {
   }
   for (const a of document.querySelectorAll('.top nav a')) {
     const href = a.getAttribute('href') ?? '';
-    if ((href === '/' && path === '/') || (href !== '/' && path.startsWith(href)))
+    if (path.startsWith(href) || (href === '/tests' && (path === '/' || path === '/build')))
       a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }

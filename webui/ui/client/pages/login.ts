@@ -18,7 +18,7 @@ export function loginPage(ctx: PageContext): Page {
             try {
               await login(String(f.get('username')), String(f.get('password')));
               window.dispatchEvent(new Event('kubeqa-session'));
-              ctx.navigate(ctx.query.get('next') ?? '/');
+              ctx.navigate(ctx.query.get('next') ?? '/tests');
             } catch (err) {
               error.className = 'error';
               error.textContent = (err as Error).message;

@@ -114,7 +114,7 @@ export function overviewPage(ctx: PageContext): Page {
             const data = new FormData(e.target as HTMLFormElement);
             const q = new URLSearchParams();
             for (const [k, v] of data) if (String(v)) q.set(k, String(v));
-            ctx.navigate(`/?${q}`);
+            ctx.navigate(`/tests?${q}`);
           },
         },
         FILTERS.map((f) =>
