@@ -2,6 +2,7 @@
 // `setup`), the rows group cleanup decides on, and registration of assets a job produced. Every
 // change of an asset's state is announced on NOTIFY `kubeqa_assets` (payload `<type>/<name>`), so
 // waiters wake on it instead of polling.
+import { createHash } from 'node:crypto';
 import type { AssetState } from '../domain/assets/types.js';
 import type { QueryFn } from './connect.js';
 
@@ -150,4 +151,22 @@ export async function registerProducedAsset(
     [jobId, id],
   );
   return id;
+}
+
+/** The secret of an API key that has not expired (for the asset file route's signature check). */
+export async function apiKeySecret(q: QueryFn, key: string): Promise<string | undefined> {
+  const [row] = await q<{ secret: string }>(
+    'select secret from api_keys where key = $1 and (t_expiration is null or t_expiration > now())',
+    [key],
+  );
+  return row?.secret;
+}
+
+/** Whether `token` is the job token of a job that is assigned or running (a test pod's credentials). */
+export async function activeJobToken(q: QueryFn, token: string): Promise<boolean> {
+  const rows = await q(
+    `select 1 from jobs where token_hash = $1 and state in ('assigned', 'setup', 'running', 'uploading')`,
+    [createHash('sha256').update(token).digest('hex')],
+  );
+  return rows.length > 0;
 }

@@ -2,9 +2,11 @@
 // deployment all embed the same thing. API routes live in ./api (one module per route family);
 // the UI pages and websockets join as further modules.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { activeJobToken, apiKeySecret } from '../db/assets.js';
 import type { OpenDatabase } from '../db/connect.js';
 import { KubeqaError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
+import type { AssetStore } from '../runtime/storage/store.js';
 import { apiKeyRoutes } from './api/api-keys.js';
 import { assetRoutes } from './api/assets.js';
 import { commentRoutes } from './api/comments.js';
@@ -17,6 +19,8 @@ import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
+import { assetDownloadRoute } from './assets/download-route.js';
+import { AssetImporter } from './assets/importer.js';
 import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { type BlobStore, dirBlobStore } from './blob-store.js';
@@ -38,6 +42,15 @@ export interface AppOptions {
   jobListLimit?: number;
   /** Forward job events to this webhook (see events/webhook.ts). */
   webhook?: Omit<WebhookOptions, 'log'>;
+  /**
+   * The asset store: imports from url=… and `*_URL` settings, and the file route remote workers
+   * download from (GET /api/v1/assets/:type/:name/file, API-key signature or a running job's token).
+   */
+  assets?: {
+    store: AssetStore;
+    /** Hosts `*_URL` settings and url=… may download from (a domain and its subdomains). */
+    downloadDomains?: string[];
+  };
 }
 
 export interface ApiContext {
@@ -45,6 +58,8 @@ export interface ApiContext {
   log: Logger;
   blobs: BlobStore;
   jobListLimit?: number;
+  /** Present when the server has an asset store. */
+  assets?: { importer: AssetImporter; downloadDomains: string[] };
 }
 
 function blobStoreOf(options: AppOptions): BlobStore {
@@ -80,6 +95,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     blobs: blobStoreOf(options),
     jobListLimit: options.jobListLimit,
   };
+  if (options.assets) {
+    const importer = new AssetImporter({ database: options.database, store: options.assets.store, log });
+    ctx.assets = { importer, downloadDomains: options.assets.downloadDomains ?? [] };
+    app.addHook('onClose', async () => importer.close());
+    await app.register(assetDownloadRoute, {
+      store: options.assets.store,
+      lookupSecret: (key) => apiKeySecret(options.database.query, key),
+      verifyJobToken: (token) => activeJobToken(options.database.query, token),
+    });
+  }
   await app.register(
     async (api) => {
       await jobRoutes(api, ctx);
