@@ -153,7 +153,11 @@ export async function assetRoutes(api: FastifyInstance, ctx: ApiContext): Promis
           `${select} where type = $1 and name = $2`,
           [type, name],
         );
-        if (row && row.state !== 'pending' && row.state !== 'importing') return row;
+        // Answer at once when there is nothing to wait for: settled (ready, failed) or no import state.
+        if (!row || row.state === null || row.state === 'ready' || row.state === 'failed') {
+          if (!row) throw new KubeqaError('KQ_ERR_NOT_FOUND', `asset ${type}/${name} does not exist`);
+          return row;
+        }
         await changed;
         return one('type = $1 and name = $2', [type, name]);
       } finally {
