@@ -19,8 +19,10 @@ import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
+import { AssetCleanup, type CleanupOptions } from './assets/cleanup.js';
 import { assetDownloadRoute } from './assets/download-route.js';
 import { AssetImporter } from './assets/importer.js';
+import { assetUploadRoute } from './assets/upload-route.js';
 import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { type BlobStore, dirBlobStore } from './blob-store.js';
@@ -50,6 +52,8 @@ export interface AppOptions {
     store: AssetStore;
     /** Hosts `*_URL` settings and url=… may download from (a domain and its subdomains). */
     downloadDomains?: string[];
+    /** Group cleanup (runs after imports, uploads and finished jobs); false: never. */
+    cleanup?: false | (Omit<CleanupOptions, 'database' | 'store' | 'log'> & { intervalMs?: number });
   };
 }
 
@@ -59,7 +63,7 @@ export interface ApiContext {
   blobs: BlobStore;
   jobListLimit?: number;
   /** Present when the server has an asset store. */
-  assets?: { importer: AssetImporter; downloadDomains: string[] };
+  assets?: { importer: AssetImporter; downloadDomains: string[]; cleanup: AssetCleanup | undefined };
 }
 
 function blobStoreOf(options: AppOptions): BlobStore {
@@ -96,13 +100,33 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     jobListLimit: options.jobListLimit,
   };
   if (options.assets) {
-    const importer = new AssetImporter({ database: options.database, store: options.assets.store, log });
-    ctx.assets = { importer, downloadDomains: options.assets.downloadDomains ?? [] };
-    app.addHook('onClose', async () => importer.close());
+    const { store } = options.assets;
+    const cleanupConfig = options.assets.cleanup;
+    const cleanup =
+      cleanupConfig === false
+        ? undefined
+        : new AssetCleanup({ ...cleanupConfig, database: options.database, store, log });
+    await cleanup?.start();
+    const importer = new AssetImporter({
+      database: options.database,
+      store,
+      log,
+      onSettled: () => cleanup?.trigger(),
+    });
+    ctx.assets = { importer, downloadDomains: options.assets.downloadDomains ?? [], cleanup };
+    app.addHook('onClose', async () => {
+      await importer.close();
+      await cleanup?.stop();
+    });
     await app.register(assetDownloadRoute, {
-      store: options.assets.store,
+      store,
       lookupSecret: (key) => apiKeySecret(options.database.query, key),
       verifyJobToken: (token) => activeJobToken(options.database.query, token),
+    });
+    await app.register(assetUploadRoute, {
+      database: options.database,
+      store,
+      onRegistered: () => cleanup?.trigger(),
     });
   }
   await app.register(
