@@ -69,6 +69,19 @@ async function job(
   return id as number;
 }
 
+/** Walk jobs through the life cycle to done/passed, as a runner would. */
+async function finish(ids: number[]): Promise<void> {
+  for (const state of ['assigned', 'setup', 'running'])
+    await changeJobStates(
+      server.database.query,
+      ids.map((id) => ({ id, state })),
+    );
+  await changeJobStates(
+    server.database.query,
+    ids.map((id) => ({ id, state: 'done', result: 'passed' })),
+  );
+}
+
 describe('assets a job produces', () => {
   it('are uploaded with the job token, stored (multipart) and registered as the job’s', {
     timeout: 120_000,
@@ -159,10 +172,7 @@ describe('group cleanup', () => {
     const ids: number[] = [];
     for (const name of ['a1.qcow2', 'a2.qcow2', 'a3.qcow2', 'fixed.qcow2'])
       ids.push(await job(g, { HDD_1: name }, [{ type: 'hdd', name }]));
-    await changeJobStates(
-      server.database.query,
-      ids.map((id) => ({ id, state: 'done', result: 'passed' })),
-    );
+    await finish(ids);
     await server.database.query(
       `update jobs set t_created = now() - make_interval(mins => 100 - (id - $1)::int) where id >= $1`,
       [pendingJob],
@@ -209,12 +219,12 @@ describe('group cleanup', () => {
     await cleanup.start();
     try {
       // The old job finishes: its asset goes (limit 0); the other one's job is still scheduled.
-      await changeJobStates(server.database.query, [{ id: oldJob, state: 'done', result: 'passed' }]);
+      await finish([oldJob]);
       expect(await waitUntil(() => cleanup.runs >= 1, 30_000)).toBe(true);
       await cleanup.idle();
       expect(await store.stat('hdd/b-old.qcow2')).toBeUndefined();
       expect(await store.stat('hdd/b-new.qcow2')).toBeDefined();
-      await changeJobStates(server.database.query, [{ id: newJob, state: 'done', result: 'passed' }]);
+      await finish([newJob]);
       expect(await waitUntil(async () => (await store.stat('hdd/b-new.qcow2')) === undefined, 30_000)).toBe(
         true,
       );
