@@ -70,8 +70,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  controller = await startController();
+});
+
+async function startController(): Promise<RunningAssetController | undefined> {
   const log = createLogger('asset-reconciler-test', 'warn');
-  controller = await startAssetController({
+  return startAssetController({
     client,
     log,
     namespace: NS,
@@ -81,7 +85,7 @@ beforeAll(async () => {
     progressIntervalMs: 50,
     retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
   });
-});
+}
 
 afterAll(async () => {
   await controller?.stop();
@@ -256,5 +260,53 @@ describe('the Asset reconciler', () => {
     );
     expect(ready.status?.location).toBe(`s3://${bucket}/assets/iso/build-42.iso`);
     expect(sha256(await readAll(await store.get('iso/build-42.iso')))).toBe(sha256(data));
+  });
+
+  it('imports again on a new operator when the old one stopped mid-import, keeping nothing half-written', {
+    timeout: 120_000,
+  }, async () => {
+    const data = randomData(11 * MiB, 11);
+    files.set('/images/restart.qcow2', data);
+    let release!: () => void;
+    gates.set(
+      '/images/restart.qcow2',
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
+    await createAsset('restart', {
+      type: 'hdd',
+      source: { url: `${base}/images/restart.qcow2` },
+      sha256: sha256(data),
+    });
+    await waitForObject<AssetObject>(
+      client,
+      ASSETS,
+      'restart',
+      (a) => a.status?.phase === 'Importing' && (a.status.progress ?? 0) > 0,
+    );
+    // The operator stops (leadership lost) while the source is half sent: the upload is aborted.
+    await controller?.stop();
+    controller = undefined;
+    expect(await store.stat('hdd/restart.qcow2')).toBeUndefined();
+    const stopped = await client.get<AssetObject>(`${ASSETS}/restart`);
+    expect(stopped.status?.phase).toBe('Importing');
+
+    // The next one finds the asset Importing for its generation with no import of its own: it starts again.
+    gates.delete('/images/restart.qcow2');
+    release();
+    controller = await startController();
+    const ready = await waitForObject<AssetObject>(
+      client,
+      ASSETS,
+      'restart',
+      (a) => a.status?.phase === 'Ready',
+    );
+    expect(ready.status?.observedGeneration).toBe(1);
+    expect(sha256(await readAll(await store.get('hdd/restart.qcow2')))).toBe(sha256(data));
+    // The aborted attempt's multipart upload is gone, only the complete object is there.
+    expect((await bucketContents()).filter((n) => n.includes('restart'))).toEqual([
+      'assets/hdd/restart.qcow2',
+    ]);
   });
 });
