@@ -114,6 +114,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       onSettled: () => cleanup?.trigger(),
     });
     ctx.assets = { importer, downloadDomains: options.assets.downloadDomains ?? [], cleanup };
+    // Imports a stopped server left half done start again (in the background).
+    void importer
+      .resumeInterrupted()
+      .catch((error: Error) => log.warn({ err: error.message }, 'could not look for interrupted imports'));
     app.addHook('onClose', async () => {
       await importer.close();
       await cleanup?.stop();

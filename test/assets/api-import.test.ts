@@ -6,10 +6,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordAssetState } from '../../db/assets.js';
 import { changeJobStates } from '../../db/jobs.js';
 import { issueJobToken } from '../../db/results.js';
 import { signRequest } from '../../domain/auth/hmac.js';
+import { createLogger } from '../../runtime/logger.js';
 import { S3Store } from '../../runtime/storage/s3-store.js';
+import { AssetImporter } from '../../webui/assets/importer.js';
 import { startServer, type TestServer } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
@@ -124,6 +127,34 @@ describe('asset registration with a source URL', () => {
     expect(asset.reason).toMatch(/checksum mismatch: expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}/);
     expect(await store.stat('hdd/broken.qcow2')).toBeUndefined();
     expect((await bucketContents()).filter((n) => n.includes('broken'))).toEqual([]);
+  });
+
+  it('resumes, once, an import a stopped server left importing', { timeout: 60_000 }, async () => {
+    const data = randomData(MiB, 25);
+    files.set('/dl/resume.iso', data);
+    await recordAssetState(server.database.query, {
+      type: 'iso',
+      name: 'resume.iso',
+      state: 'importing',
+      source: `${base}/dl/resume.iso`,
+      sha256: sha256(data),
+    });
+    const importer = new AssetImporter({
+      database: server.database,
+      store,
+      log: createLogger('resume-test', 'warn'),
+    });
+    // Still moving (updated just now): not taken over.
+    expect(await importer.resumeInterrupted()).toEqual([]);
+    await server.database.query(
+      "update assets set t_updated = now() - interval '10 minutes' where type = 'iso' and name = 'resume.iso'",
+    );
+    expect(await importer.resumeInterrupted()).toEqual(['iso/resume.iso']);
+    // Claimed: a second server starting now does not import it again.
+    const other = new AssetImporter({ database: server.database, store, log: createLogger('other', 'warn') });
+    expect(await other.resumeInterrupted()).toEqual([]);
+    await importer.idle();
+    expect(await settled('iso', 'resume.iso')).toMatchObject({ state: 'ready', checksum: sha256(data) });
   });
 
   it('refuses bad input with a clear error', async () => {

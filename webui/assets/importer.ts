@@ -84,6 +84,8 @@ export class AssetImporter {
         state: 'importing',
         source: label,
         bytesImported: 0,
+        // Kept as the checksum it must have, so an import resumed after a restart verifies it too.
+        ...(order.sha256 ? { sha256: order.sha256.toLowerCase() } : {}),
         ...(order.fixed !== undefined ? { fixed: order.fixed } : {}),
       });
     } catch (error) {
@@ -94,6 +96,45 @@ export class AssetImporter {
       if (this.running.get(key) === entry) this.running.delete(key);
     });
     return { started: true };
+  }
+
+  /**
+   * Start again the imports a stopped server left `importing`: rows with a source whose progress
+   * has not moved for `staleMs` (a running import writes it every few seconds). Each row is
+   * claimed with one conditional update, so of several servers starting at once one resumes it.
+   * Sources are stored without credentials or query: such a source must be registered again.
+   */
+  async resumeInterrupted(staleMs = 120_000): Promise<string[]> {
+    const { database, log } = this.options;
+    const rows = await database.query<{
+      type: AssetType;
+      name: string;
+      source: string;
+      checksum: string | null;
+    }>(
+      `update assets set t_updated = now()
+        where state = 'importing' and source is not null and t_updated < now() - make_interval(secs => $1)
+        returning type, name, source, checksum`,
+      [staleMs / 1000],
+    );
+    const resumed: string[] = [];
+    for (const row of rows) {
+      const key = `${row.type}/${row.name}`;
+      try {
+        const sha256 = row.checksum;
+        await this.request({
+          type: row.type,
+          name: row.name,
+          source: row.source,
+          ...(sha256 && /^[0-9a-f]{64}$/.test(sha256) ? { sha256 } : {}),
+        });
+        resumed.push(key);
+      } catch (error) {
+        log.warn({ asset: key, err: (error as Error).message }, 'could not resume the import');
+      }
+    }
+    if (resumed.length > 0) log.info({ assets: resumed }, 'resumed interrupted imports');
+    return resumed;
   }
 
   /** Resolves when every import running now has ended. */
