@@ -14,6 +14,7 @@ import { KUBEQA_API_VERSION } from './kube/crds.js';
 import { EventRecorder } from './kube/events.js';
 import { OperatorMetrics } from './metrics.js';
 import { LABEL_COMPONENT, LABEL_WORKER } from './pods/build-pod.js';
+import { type RunningAssetController, startAssetController } from './reconcilers/asset.js';
 import { WorkerReconciler } from './reconcilers/worker.js';
 
 export interface RunningOperator {
@@ -77,6 +78,7 @@ export async function runOperator(
   pods.on('update', (_old, pod) => enqueuePool(pod));
   pods.on('delete', enqueuePool);
 
+  let assetController: RunningAssetController | undefined;
   let leading = false;
   let started = false;
   let resolveLeading!: () => void;
@@ -92,12 +94,21 @@ export async function runOperator(
     started = true;
     await Promise.all([workers.start(), pods.start()]);
     workerController.start();
+    assetController = await startAssetController({
+      client,
+      log,
+      events,
+      metrics,
+      namespace: config.watchNamespace,
+      database: async (sql, params) => (await database.query(sql, params)).rows,
+    });
     log.info('controllers started');
   };
   const stopControllers = async () => {
     if (!started) return;
     started = false;
     await workerController.stop();
+    await assetController?.stop();
     await Promise.all([workers.stop(), pods.stop()]);
   };
 

@@ -4,9 +4,11 @@
 
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { activeJobToken, apiKeySecret } from '../db/assets.js';
 import type { OpenDatabase } from '../db/connect.js';
 import { KubeqaError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
+import type { AssetStore } from '../runtime/storage/store.js';
 import { apiKeyRoutes } from './api/api-keys.js';
 import { assetRoutes } from './api/assets.js';
 import { commentRoutes } from './api/comments.js';
@@ -20,6 +22,10 @@ import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
+import { AssetCleanup, type CleanupOptions } from './assets/cleanup.js';
+import { assetDownloadRoute } from './assets/download-route.js';
+import { AssetImporter } from './assets/importer.js';
+import { assetUploadRoute } from './assets/upload-route.js';
 import { installAudit } from './audit.js';
 import { type AuthOptions, authenticate } from './auth/authenticate.js';
 import { OidcClient, type OidcConfig } from './auth/oidc.js';
@@ -48,6 +54,17 @@ export interface AppOptions {
   webhook?: Omit<WebhookOptions, 'log'>;
   /** Browser login through an OIDC provider (see auth/oidc.ts). */
   oidc?: OidcConfig;
+  /**
+   * The asset store: imports from url=… and `*_URL` settings, and the file route remote workers
+   * download from (GET /api/v1/assets/:type/:name/file, API-key signature or a running job's token).
+   */
+  assets?: {
+    store: AssetStore;
+    /** Hosts `*_URL` settings and url=… may download from (a domain and its subdomains). */
+    downloadDomains?: string[];
+    /** Group cleanup (runs after imports, uploads and finished jobs); false: never. */
+    cleanup?: false | (Omit<CleanupOptions, 'database' | 'store' | 'log'> & { intervalMs?: number });
+  };
 }
 
 export interface ApiContext {
@@ -56,6 +73,8 @@ export interface ApiContext {
   blobs: BlobStore;
   jobListLimit?: number;
   oidc?: OidcClient;
+  /** Present when the server has an asset store. */
+  assets?: { importer: AssetImporter; downloadDomains: string[]; cleanup: AssetCleanup | undefined };
 }
 
 function blobStoreOf(options: AppOptions): BlobStore {
@@ -93,6 +112,40 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.oidc ? { oidc: new OidcClient(options.oidc) } : {}),
   };
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  if (options.assets) {
+    const { store } = options.assets;
+    const cleanupConfig = options.assets.cleanup;
+    const cleanup =
+      cleanupConfig === false
+        ? undefined
+        : new AssetCleanup({ ...cleanupConfig, database: options.database, store, log });
+    await cleanup?.start();
+    const importer = new AssetImporter({
+      database: options.database,
+      store,
+      log,
+      onSettled: () => cleanup?.trigger(),
+    });
+    ctx.assets = { importer, downloadDomains: options.assets.downloadDomains ?? [], cleanup };
+    // Imports a stopped server left half done start again (in the background).
+    void importer
+      .resumeInterrupted()
+      .catch((error: Error) => log.warn({ err: error.message }, 'could not look for interrupted imports'));
+    app.addHook('onClose', async () => {
+      await importer.close();
+      await cleanup?.stop();
+    });
+    await app.register(assetDownloadRoute, {
+      store,
+      lookupSecret: (key) => apiKeySecret(options.database.query, key),
+      verifyJobToken: (token) => activeJobToken(options.database.query, token),
+    });
+    await app.register(assetUploadRoute, {
+      database: options.database,
+      store,
+      onRegistered: () => cleanup?.trigger(),
+    });
+  }
   await app.register(
     async (api) => {
       await jobRoutes(api, ctx);

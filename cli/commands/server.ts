@@ -7,6 +7,7 @@ import { migrate } from '../../db/migrate.js';
 import { ensureUser, setPassword } from '../../db/users.js';
 import { createLogger } from '../../runtime/logger.js';
 import { buildApp } from '../../webui/app.js';
+import { assetOptionsFromEnv } from '../../webui/assets/server-assets.js';
 import { s3BlobStore } from '../../webui/blob-store.js';
 import { healthRoute } from '../../webui/health.js';
 import { SERVER_ENV, serverConfigFromEnv } from '../../webui/server-config.js';
@@ -68,6 +69,7 @@ export const serverCommand: Command = {
       log,
       ...(config.s3 ? { blobStore: s3BlobStore(config.s3) } : { blobDir: config.blobDir }),
       ...(config.oidc ? { oidc: config.oidc } : {}),
+      assets: assetOptionsFromEnv(process.env, log),
     });
     healthRoute(app, database);
     const url = await app.listen({ host: values.host, port });

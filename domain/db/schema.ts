@@ -242,6 +242,17 @@ export const assets = pgTable(
     checksum: text('checksum'),
     fixed: boolean('fixed').notNull().default(false),
     lastUseJobId: bigint('last_use_job_id', { mode: 'number' }),
+    /**
+     * pending | importing | ready | failed | deleting (domain/assets/types.ts); null for an asset
+     * only named by a job's settings, which is usable when the store has it.
+     */
+    state: text('state'),
+    /** Why the import failed (state failed). */
+    reason: text('reason'),
+    /** Where it is imported from (http(s):// or s3://), without credentials. */
+    source: text('source'),
+    /** Bytes imported so far while importing. */
+    bytesImported: bigint('bytes_imported', { mode: 'number' }),
     tCreated: createdAt(),
     tUpdated: updatedAt(),
   },

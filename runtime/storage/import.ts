@@ -133,21 +133,33 @@ export async function importAsset(store: AssetStore, request: ImportRequest): Pr
         source.protocol === 's3:' ? await openS3(source, s3) : await openHttp(source, request.signal);
       const total = request.decompress ? undefined : opened.size;
       let last = 0;
+      let latest = 0;
+      let trailing: NodeJS.Timeout | undefined;
+      const report = () => {
+        trailing = undefined;
+        last = Date.now();
+        request.onProgress?.({ bytes: latest, ...(total !== undefined ? { total } : {}), attempt });
+      };
       const body = request.decompress ? opened.body.pipe(decompressor(request.decompress)) : opened.body;
       if (request.decompress) opened.body.once('error', (error) => body.destroy(error));
-      const stored = await store.put(request.key, body, {
-        ...(total !== undefined ? { size: total } : {}),
-        ...(request.sha256 ? { expectedSha256: request.sha256 } : {}),
-        onProgress: (bytes) => {
-          const now = Date.now();
-          if (now - last >= interval) {
-            last = now;
-            request.onProgress?.({ bytes, ...(total !== undefined ? { total } : {}), attempt });
-          }
-        },
-      });
-      request.onProgress?.({ bytes: stored.size, total: stored.size, attempt });
-      return stored;
+      try {
+        const stored = await store.put(request.key, body, {
+          ...(total !== undefined ? { size: total } : {}),
+          ...(request.sha256 ? { expectedSha256: request.sha256 } : {}),
+          onProgress: (bytes) => {
+            latest = bytes;
+            const wait = interval - (Date.now() - last);
+            if (wait <= 0) report();
+            // The last bytes before a pause are reported too, once the interval is over.
+            else trailing ??= setTimeout(report, wait);
+          },
+        });
+        clearTimeout(trailing);
+        request.onProgress?.({ bytes: stored.size, total: stored.size, attempt });
+        return stored;
+      } finally {
+        clearTimeout(trailing);
+      }
     },
     {
       ...request.retry,

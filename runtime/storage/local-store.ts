@@ -9,6 +9,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
 import { KubeqaError } from '../../domain/errors.js';
 import {
   type AssetStore,
@@ -34,6 +35,10 @@ export class LocalStore implements AssetStore {
 
   constructor(readonly root: string) {
     this.description = `local directory ${root}`;
+  }
+
+  location(key: string): string {
+    return pathToFileURL(this.path(key)).toString();
   }
 
   private path(key: string): string {

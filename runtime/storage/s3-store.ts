@@ -70,6 +70,14 @@ export class S3Store implements AssetStore {
     });
   }
 
+  get bucket(): string {
+    return this.config.bucket;
+  }
+
+  location(key: string): string {
+    return `s3://${this.config.bucket}/${this.prefix}${checkKey(key)}`;
+  }
+
   /** Where an s3:// URL of the same endpoint points: bucket and object name (no prefix added). */
   async openExternal(bucket: string, objectName: string, offset = 0): Promise<Readable> {
     return this.retrying(`get s3://${bucket}/${objectName}`, () =>

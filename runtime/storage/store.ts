@@ -50,6 +50,8 @@ export interface AssetStore {
   delete(key: string): Promise<void>;
   /** Every object under `prefix` (relative keys). */
   list(prefix?: string): AsyncIterable<StoredObject>;
+  /** Where `key` lives, for status and logs (`s3://bucket/prefix/key`, `file:///dir/key`). */
+  location(key: string): string;
 }
 
 /** Throws unless `key` is a relative path of safe segments. */

@@ -8,7 +8,7 @@ import { type OpenDatabase, openPglite, openPostgres } from '../../db/connect.js
 import { migrate } from '../../db/migrate.js';
 import { createApiKey, ensureUser } from '../../db/users.js';
 import { signRequest } from '../../domain/auth/hmac.js';
-import { buildApp } from '../../webui/app.js';
+import { type AppOptions, buildApp } from '../../webui/app.js';
 import { createDatabase, testEnv } from '../env/index.js';
 
 /** JSON as the API returns it; tests assert its shape. */
@@ -34,6 +34,8 @@ export interface TestServer {
 export async function startServer(
   name: string,
   kind: 'postgres' | 'pglite' = 'postgres',
+  /** More app options (an asset store, …). */
+  extra: Pick<AppOptions, 'assets'> = {},
 ): Promise<TestServer> {
   const database =
     kind === 'postgres'
@@ -43,7 +45,7 @@ export async function startServer(
   const userId = await ensureUser(database.query, 'admin', 'admin');
   const { key, secret } = await createApiKey(database.query, userId);
   const blobDir = mkdtempSync(join(tmpdir(), 'kubeqa-blobs-'));
-  const app = await buildApp({ database, blobDir });
+  const app = await buildApp({ database, blobDir, ...extra });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const api: TestServer['api'] = async (method, path, params, body) => {
     const search = new URLSearchParams();

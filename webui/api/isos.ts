@@ -4,10 +4,12 @@ import { postIso } from '../../db/isos.js';
 import { cancelJobs } from '../../db/job-actions.js';
 import { KubeqaError } from '../../domain/errors.js';
 import type { ApiContext } from '../app.js';
+import { requestUrlDownloads } from '../assets/url-downloads.js';
 import { requestParams, singles } from '../params.js';
 import { need, settingsBody } from './common.js';
 
-export async function isoRoutes(api: FastifyInstance, { database }: ApiContext): Promise<void> {
+export async function isoRoutes(api: FastifyInstance, ctx: ApiContext): Promise<void> {
+  const { database } = ctx;
   api.post(
     '/isos',
     {
@@ -19,7 +21,9 @@ export async function isoRoutes(api: FastifyInstance, { database }: ApiContext):
     },
     async (request) => {
       const principal = await need(request, 'operator');
-      return postIso(database, singles(requestParams(request)), principal.userId);
+      // *_URL settings (ISO_URL, …): imported in the background, the asset settings filled in.
+      const params = await requestUrlDownloads(ctx, singles(requestParams(request)));
+      return postIso(database, params, principal.userId);
     },
   );
 

@@ -17,6 +17,7 @@ import { type JobRequest, parseJobCreation } from '../../domain/jobs/create-para
 import { isJobResult, isJobState } from '../../domain/jobs/states.js';
 import { assetsOfSettings } from '../../domain/products/settings.js';
 import type { ApiContext } from '../app.js';
+import { requestUrlDownloads } from '../assets/url-downloads.js';
 import { intParam, list, requestParams, single } from '../params.js';
 import { flag, idOf, idParams, need, settingsBody } from './common.js';
 
@@ -60,7 +61,8 @@ async function resolveGroup(q: QueryFn, job: JobRequest): Promise<number | null>
   return null;
 }
 
-export async function jobRoutes(api: FastifyInstance, { database, jobListLimit }: ApiContext): Promise<void> {
+export async function jobRoutes(api: FastifyInstance, ctx: ApiContext): Promise<void> {
+  const { database, jobListLimit } = ctx;
   const listLimit = jobListLimit ?? 10_000;
   api.get(
     '/jobs',
@@ -141,6 +143,8 @@ export async function jobRoutes(api: FastifyInstance, { database, jobListLimit }
     async (request) => {
       await need(request, 'operator');
       const requests = parseJobCreation(requestParams(request));
+      // *_URL settings: the assets are imported (in the background) before the jobs exist.
+      for (const r of requests) r.settings = await requestUrlDownloads(ctx, r.settings);
       const ids = await database.transaction(async (q) => {
         const groups = await Promise.all(requests.map((r) => resolveGroup(q, r)));
         const suffixIndex = new Map(requests.map((r, i) => [r.suffix, i]));
