@@ -84,6 +84,7 @@ export async function writeStatus(
   jobId: number,
   state: string,
   modules: readonly ModuleStatus[],
+  reason?: string,
 ): Promise<void> {
   const [job] = await q<{ state: string }>('select state from jobs where id = $1 for update', [jobId]);
   if (!job) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${jobId} does not exist`);
@@ -102,6 +103,11 @@ export async function writeStatus(
   }
   // a runner may skip reporting a state (openQA's workers go straight to running)
   for (const step of steps) await changeJobStates(q, [{ id: jobId, state: step }], 'runner');
+  if (reason !== undefined && state === 'setup')
+    await q('update jobs set reason = $2, t_updated = now() where id = $1 and reason is distinct from $2', [
+      jobId,
+      reason,
+    ]);
   for (const [i, m] of modules.entries()) {
     const [row] = await q<{ id: number }>(
       `insert into job_modules (job_id, name, category, script, result, sort_order, milestone, important, fatal, always_rollback)

@@ -22,7 +22,9 @@ import { startScheduler } from '../../operator/scheduler/run-scheduler.js';
 import { createLogger } from '../../runtime/logger.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { dataHome } from '../../runtime/paths.js';
+import { LocalStore } from '../../runtime/storage/local-store.js';
 import { buildApp } from '../../webui/app.js';
+import { downloadDomainsFromEnv } from '../../webui/assets/server-assets.js';
 import { healthRoute } from '../../webui/health.js';
 import { detectAccelerator } from '../../worker-image/qemu/kvm-probe.js';
 import type { Command } from '../command.js';
@@ -82,18 +84,15 @@ export const upCommand: Command = {
 
     const { apiKey } = await ensureLocalAdmin(database.query);
     const clientConf = join(dataDir, 'client.conf');
-    const app = await buildApp({ database, log, blobDir: join(dataDir, 'blobs') });
+    // the asset directory is the local store: imports (url=…, *_URL settings) land there
+    const app = await buildApp({
+      database,
+      log,
+      blobDir: join(dataDir, 'blobs'),
+      uiAtRoot: true,
+      assets: { store: new LocalStore(assetDir), downloadDomains: downloadDomainsFromEnv(process.env) },
+    });
     healthRoute(app, database, { instanceId });
-    app.get('/', async (_request, reply) =>
-      reply
-        .type('text/html; charset=utf-8')
-        .send(
-          `<!doctype html><html lang="en"><meta charset="utf-8"><title>kubeqa</title><body><h1>kubeqa (embedded mode)</h1>` +
-            `<ul><li>database: embedded PostgreSQL in ${escapeHtml(dbDir)}</li><li>QEMU accelerator: ${accelerator.accel} — ${escapeHtml(accelerator.reason)}</li>` +
-            `<li>local executor: ${slots} slot(s), classes ${escapeHtml(classes.join(', '))}; assets in ${escapeHtml(assetDir)}</li></ul>` +
-            '<p>The openQA-compatible API is at <a href="/api/v1/openapi.json">/api/v1</a>; jobs at <a href="/api/v1/jobs">/api/v1/jobs</a>.</p></body></html>',
-        ),
-    );
     const url = await app.listen({ host: values.host, port });
     const host = url.replace(/^https?:\/\//, '');
     writeFileSync(clientConf, `[${host}]\nkey = ${apiKey.key}\nsecret = ${apiKey.secret}\n`, { mode: 0o600 });
@@ -182,8 +181,4 @@ async function ensureInstanceId(database: OpenDatabase): Promise<string> {
   );
   if (!row) throw new KubeqaError('KQ_ERR_INTERNAL', 'the embedded database did not keep the instance id');
   return row.value;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

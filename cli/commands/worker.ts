@@ -7,13 +7,17 @@
 // the scheduler knows as transient; a 409 from the API (the job was cancelled or stopped there)
 // stops it the same way without reporting anything more.
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isKubeqaError } from '../../domain/errors.js';
 import { packageRoot } from '../../runtime/package-root.js';
+import { LocalStore } from '../../runtime/storage/local-store.js';
+import { encodePng } from '../../worker-image/needles/png.js';
 import { ApiReporter, JobStopped } from '../../worker-image/runner/api-reporter.js';
+import { LivePush } from '../../worker-image/runner/live-push.js';
 import { resolveJobSettings } from '../../worker-image/runner/resolve-assets.js';
 import { runJob } from '../../worker-image/runner/run-job.js';
+import { type AssetSupply, apiAssetStates, stageAssets } from '../../worker-image/runner/stage-assets.js';
 import type { Command } from '../command.js';
 
 const HELP = `usage: kubeqa worker run-job [--api URL] [--job ID] [--work-dir DIR] [--asset-dir DIR]
@@ -105,11 +109,34 @@ async function runOneJob(o: RunOneJob): Promise<number> {
     log: say,
     onStopped: () => controller.abort(),
   });
+  let live: LivePush | undefined;
   try {
     await reporter.setState('setup');
     let settings: Record<string, string>;
     try {
-      settings = resolveJobSettings(await reporter.jobSettings(), {
+      const jobSettings = await reporter.jobSettings();
+      // assets: wait while they are imported (the reason shows on the job), then take them from
+      // the pod's cache sidecar or the local asset directory
+      const supply: AssetSupply | undefined = process.env.KUBEQA_CACHE_SOCKET
+        ? { kind: 'sidecar', endpoint: { socket: process.env.KUBEQA_CACHE_SOCKET } }
+        : o.assetDir
+          ? { kind: 'local', store: new LocalStore(o.assetDir) }
+          : undefined;
+      if (supply) {
+        const staged = await stageAssets({
+          job: o.jobId,
+          settings: jobSettings,
+          supply,
+          states: apiAssetStates({ apiUrl: o.apiUrl }),
+          onWaiting: async (reason) => {
+            say(reason);
+            await reporter.setReason(reason);
+          },
+          signal: controller.signal,
+        });
+        for (const asset of staged) jobSettings[asset.setting] = asset.path;
+      }
+      settings = resolveJobSettings(jobSettings, {
         packageRoot: packageRoot(),
         ...(o.assetDir ? { assetDir: o.assetDir } : {}),
       });
@@ -120,15 +147,29 @@ async function runOneJob(o: RunOneJob): Promise<number> {
       return 0;
     }
     say(`running in ${o.workDir}`);
+    // the live view: the screen, the current step and new serial lines, pushed to the server
+    live = new LivePush({
+      url: o.apiUrl,
+      jobId: o.jobId,
+      token: o.token,
+      encode: (frame) => encodePng(frame, 1),
+      serialLog: join(o.workDir, 'serial0.txt'),
+      onJobGone: () => controller.abort(),
+      log: say,
+    });
+    const push = live;
     const result = await runJob({
       settings,
       resultDir: o.workDir,
       signal: controller.signal,
+      onMachine: (machine) => push.attach(machine.vnc),
       onProgress: (event) => {
         reporter.onProgress(event);
+        push.progress(event);
         if (event.type === 'module-end') say(`${event.name}: ${event.result}`);
       },
     });
+    await push.stop();
     if (reporter.stopped) {
       say('the job was stopped on the server; QEMU is shut down');
       return 0;
@@ -156,6 +197,7 @@ async function runOneJob(o: RunOneJob): Promise<number> {
     process.stderr.write(`kubeqa worker run-job: ${message}\n`);
     return 1;
   } finally {
+    await live?.stop();
     reporter.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -287,6 +287,16 @@ describe('runner routes (per-job token)', () => {
       400,
     );
 
+    // in setup the runner says why it waits (its assets); the job shows it
+    const waiting = await runner('POST', `${job}/status`, {
+      state: 'setup',
+      reason: 'waiting for assets: iso/x.iso: importing, 25 %',
+      modules: [],
+    });
+    expect(waiting.status).toBe(200);
+    expect((await s.api('GET', `jobs/${job}`)).body.job.reason).toBe(
+      'waiting for assets: iso/x.iso: importing, 25 %',
+    );
     const status = await runner('POST', `${job}/status`, {
       modules: [
         {

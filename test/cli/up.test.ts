@@ -55,7 +55,9 @@ describe('kubeqa up', () => {
     expect(health).toMatchObject({ status: 'ok', database: 'pglite' });
     expect(health.instanceId).toMatch(/^[0-9a-f-]{36}$/);
     const page = await (await fetch(first.url)).text();
-    expect(page).toContain('QEMU accelerator: ');
+    // the web UI is served at the root
+    expect(page).toContain('<title>kubeqa</title>');
+    expect(page).toContain('href="/tests"');
     // The API answers, signed with the admin key written to client.conf (openQA's format).
     const conf = readFileSync(join(dataDir, 'client.conf'), 'utf8');
     const key = /key = (\S+)/.exec(conf)?.[1];

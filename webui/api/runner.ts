@@ -28,6 +28,8 @@ const statusBody = {
   type: 'object',
   properties: {
     state: { type: 'string', enum: ['setup', 'running', 'uploading'] },
+    /** Why the job is still in setup (e.g. waiting for its assets); shown as the job's reason. */
+    reason: { type: 'string', maxLength: 1000 },
     modules: {
       type: 'array',
       items: {
@@ -103,11 +105,11 @@ export async function runnerRoutes(api: FastifyInstance, { database, blobs }: Ap
     },
     async (request) => {
       const id = await authorise(request);
-      const body = request.body as { state?: string; modules: ModuleStatus[] };
+      const body = request.body as { state?: string; reason?: string; modules: ModuleStatus[] };
       const state = body.state ?? 'running';
       if (!isJobState(state))
         throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', `state '${state}' is not a job state`);
-      await database.transaction((q) => writeStatus(q, id, state, body.modules));
+      await database.transaction((q) => writeStatus(q, id, state, body.modules, body.reason));
       return { result: 1 };
     },
   );

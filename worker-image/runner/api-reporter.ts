@@ -62,6 +62,7 @@ export function apiBase(apiUrl: string): string {
 }
 
 export class ApiReporter {
+  private reason: string | undefined;
   private readonly base: string;
   private readonly retry: RetryPolicy;
   private readonly log: (line: string) => void;
@@ -103,6 +104,14 @@ export class ApiReporter {
     await this.settled();
     if (state !== 'uploading') this.armKeepAlive();
     else this.disarmKeepAlive();
+  }
+
+  /** Why the job is still in setup (e.g. waiting for assets), shown on the job. */
+  async setReason(reason: string): Promise<void> {
+    this.reason = reason;
+    this.statusDirty = true;
+    this.enqueue(() => this.flushStatus());
+    await this.settled();
   }
 
   /** runJob's onProgress: module starts and ends become status reports (in the background). */
@@ -281,8 +290,9 @@ export class ApiReporter {
     if (!this.statusDirty) return;
     this.statusDirty = false;
     const state = this.state === 'assigned' ? 'setup' : this.state === 'done' ? 'uploading' : this.state;
+    const reason = state === 'setup' ? this.reason : undefined;
     await this.request('POST', `jobs/${this.options.jobId}/status`, {
-      json: { state, modules: [...this.modules.values()] },
+      json: { state, modules: [...this.modules.values()], ...(reason ? { reason } : {}) },
     });
     // steps once sent need not travel again
     for (const module of this.modules.values()) if (module.result !== 'running') delete module.steps;
