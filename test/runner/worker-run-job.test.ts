@@ -148,7 +148,9 @@ describe('kubeqa worker run-job', () => {
     expect(run.code, run.stderr).toBe(0);
     const job: Json = (await s.api('GET', `jobs/${id}`)).body.job;
     expect([job.state, job.result]).toEqual(['done', 'incomplete']);
-    expect(job.reason).toMatch(/^asset failure: ISO=missing.iso: the asset iso\/missing.iso is not in /);
+    expect(job.reason).toMatch(
+      /^asset failure: asset iso\/missing.iso does not exist in local directory .*assets \(import it first/,
+    );
   });
 
   it('refuses bad arguments and a wrong token clearly', async () => {
