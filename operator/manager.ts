@@ -26,6 +26,7 @@ import { JobReconciler } from './reconcilers/job.js';
 import { JobMirror } from './reconcilers/job-mirror.js';
 import { WorkerReconciler } from './reconcilers/worker.js';
 import type { SchedulerLoop, StoppedJob } from './scheduler/loop.js';
+import { startScheduler as startPgScheduler } from './scheduler/run-scheduler.js';
 import type { Assignment } from './scheduler/types.js';
 
 /** What the operator needs of the scheduler (operator/scheduler/run-scheduler.ts provides it). */
@@ -73,7 +74,12 @@ function collection(config: OperatorConfig, apiPrefix: string, plural: string): 
 
 export async function runOperator(
   config: OperatorConfig,
-  options: { kubeconfig?: string; log: Logger; startScheduler?: StartScheduler },
+  options: {
+    kubeconfig?: string;
+    log: Logger;
+    /** The scheduler (default: the PostgreSQL one); null runs the controllers without one (tests). */
+    startScheduler?: StartScheduler | null;
+  },
 ): Promise<RunningOperator> {
   const { log } = options;
   const client = await KubeClient.fromKubeconfig(options.kubeconfig);
@@ -225,9 +231,15 @@ export async function runOperator(
   const lostLeadership = new Promise<void>((resolve) => {
     resolveLost = resolve;
   });
-  const startControllers = async () => {
-    if (started) return;
+  let starting: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+  const startControllers = () => {
+    if (started) return starting ?? Promise.resolve();
     started = true;
+    starting = startAll();
+    return starting;
+  };
+  const startAll = async () => {
     unsubscribe = await subscribeJobEvents(database, (event) => {
       if (event.type === 'job.state') {
         enqueueJobsOf([event.id]);
@@ -238,8 +250,9 @@ export async function runOperator(
     workerController.start();
     jobController.start();
     await executor.start();
-    if (options.startScheduler) {
-      scheduler = await options.startScheduler({
+    const start = options.startScheduler === undefined ? startPgScheduler : options.startScheduler;
+    if (start) {
+      scheduler = await start({
         database,
         log,
         onAssigned: (assignment) => executor.onAssigned(assignment),
@@ -249,9 +262,15 @@ export async function runOperator(
     void mirror?.mirror();
     log.info('controllers started');
   };
-  const stopControllers = async () => {
-    if (!started) return;
+  // Idempotent: losing the lease and stop() may both ask; the second waits for the first.
+  const stopControllers = () => {
+    if (!started) return stopping ?? Promise.resolve();
     started = false;
+    stopping = stopAll();
+    return stopping;
+  };
+  const stopAll = async () => {
+    await starting?.catch(() => undefined);
     await scheduler?.stop();
     scheduler = undefined;
     await unsubscribe?.();

@@ -296,6 +296,7 @@ export class KubernetesExecutor {
       }
     }
     this.created.delete(key);
+    this.options.log?.info({ pod: key }, 'test pod deleted');
   }
 
   /** Creates the pods of one group, all or none; on failure the jobs go back to the scheduler. */
@@ -340,12 +341,12 @@ export class KubernetesExecutor {
         [jobIds],
       );
       const ids = rows.map((r) => Number(r.id));
+      // back to `scheduled` also frees the slot (changeJobStates clears slot and position)
       await changeJobStates(
         q,
         ids.map((id) => ({ id, state: 'scheduled', reason })),
         'operator',
       );
-      await q('update jobs set slot_id = null, sequence_index = null where id = any($1::bigint[])', [ids]);
     });
   }
 

@@ -1,8 +1,9 @@
-// Where the executor offers its slots to the scheduler: the `slots` table the PostgreSQL
-// scheduler store reads. `sync` makes the table's slots of this executor exactly `slots`
-// (upserted with a fresh last_seen, which is also the heartbeat) and wakes the scheduler.
+// Where the executor offers its slots to the scheduler: the `slots` table (db/slots.ts) the
+// PostgreSQL scheduler store reads. `sync` makes the table's slots of this executor exactly
+// `slots`: new or changed ones registered (which wakes the scheduler), vanished ones removed,
+// the rest heartbeated (so they never go stale while the operator runs).
 import type { OpenDatabase } from '../../db/connect.js';
-import { SCHEDULER_CHANNEL } from '../../db/job-events.js';
+import { heartbeatSlots, registerSlots, removeSlots } from '../../db/slots.js';
 import type { Slot } from '../scheduler/types.js';
 
 export interface SlotRegistry {
@@ -11,30 +12,32 @@ export interface SlotRegistry {
 }
 
 export class PgSlotRegistry implements SlotRegistry {
-  private lastShape = '';
-
   constructor(private readonly database: OpenDatabase) {}
 
   async sync(slots: readonly Slot[], owns: (id: string) => boolean): Promise<void> {
     await this.database.transaction(async (q) => {
-      const rows = await q<{ id: string }>('select id from slots');
+      const rows = await q<{ id: string; pool: string; classes: string[] }>(
+        'select id, pool, classes from slots',
+      );
+      const existing = new Map(rows.filter((r) => owns(r.id)).map((r) => [r.id, r]));
       const wanted = new Set(slots.map((s) => s.id));
-      const gone = rows.map((r) => r.id).filter((id) => owns(id) && !wanted.has(id));
-      if (gone.length > 0) await q('delete from slots where id = any($1::text[])', [gone]);
-      if (slots.length > 0) {
-        await q(
-          `insert into slots (id, pool, classes, last_seen)
-           select x.id, x.pool, string_to_array(x.classes, ','), now()
-             from unnest($1::text[], $2::text[], $3::text[]) as x(id, pool, classes)
-           on conflict (id) do update set pool = excluded.pool, classes = excluded.classes, last_seen = now()`,
-          [slots.map((s) => s.id), slots.map((s) => s.pool), slots.map((s) => s.classes.join(','))],
+      await removeSlots(
+        q,
+        [...existing.keys()].filter((id) => !wanted.has(id)),
+      );
+      const changed = slots.filter((s) => {
+        const row = existing.get(s.id);
+        return (
+          !row || row.pool !== s.pool || [...row.classes].sort().join(',') !== [...s.classes].sort().join(',')
         );
-      }
-      const shape = JSON.stringify(slots.map((s) => [s.id, s.classes]));
-      if (shape !== this.lastShape || gone.length > 0) {
-        this.lastShape = shape;
-        await q('select pg_notify($1, $2)', [SCHEDULER_CHANNEL, 'slot-changed']);
-      }
+      });
+      await registerSlots(q, changed);
+      const same = slots.filter((s) => !changed.includes(s)).map((s) => s.id);
+      const missing = await heartbeatSlots(q, same);
+      await registerSlots(
+        q,
+        slots.filter((s) => missing.includes(s.id)),
+      );
     });
   }
 }

@@ -139,6 +139,7 @@ describe('a Job CR', () => {
 
     // A runner's reports move the job; the CR follows without polling.
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'assigned' }]));
+    await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'setup' }]));
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'running' }]));
     const running = await waitJob('smoke', (cr) => cr.status?.phase === 'running');
     expect(condition(running, 'Scheduled')).toMatchObject({ status: 'True', reason: 'Assigned' });
@@ -170,6 +171,7 @@ describe('a Job CR', () => {
     const jobId = queued.status?.jobId as number;
     const gone = waitGone('short-lived');
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'assigned' }]));
+    await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'setup' }]));
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'running' }]));
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'done', result: 'passed' }]));
     await gone;
