@@ -106,7 +106,11 @@ beforeAll(async () => {
     KUBEQA_INGEST_SETTLE_MS: '50',
     POD_NAMESPACE: NS,
   });
-  operator = await runOperator(config, { kubeconfig: kube.kubeconfig, log: createLogger('jobs', 'warn') });
+  operator = await runOperator(config, {
+    kubeconfig: kube.kubeconfig,
+    log: createLogger('jobs', 'warn'),
+    startScheduler: null,
+  });
   await operator.leadership;
   database = openPostgres({ url });
 });
