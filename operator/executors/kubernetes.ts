@@ -406,7 +406,8 @@ export class KubernetesExecutor {
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
       // left from an attempt that failed before its pod existed: the tokens are new now
-      await client.replace(`${secretsPath}/${secretName}`, secret);
+      await client.delete(`${secretsPath}/${secretName}`);
+      await client.create(secretsPath, secret);
     }
     const created = await client.create<KubeObject>(podsPath, pod);
     this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
