@@ -2,9 +2,10 @@
 // credentials of a kubeconfig (or the in-cluster service account), objects passed through as plain
 // JSON. The typed @kubernetes/client-node models are avoided on purpose: their serializer drops
 // fields it does not model (x-kubernetes-* schema extensions, unknown status fields).
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadCredentials } from './kubeconfig.js';
 
 export interface KubeStatus {
   kind: 'Status';
@@ -53,13 +54,20 @@ export interface RequestInit {
 }
 
 export class KubeClient {
+  private token: { value: string; readAt: number } | undefined;
+
   private constructor(
     private readonly server: string,
     private readonly baseOptions: RequestOptions,
+    private readonly tokenFile?: string,
   ) {}
 
   /** From a kubeconfig file, or in-cluster credentials when `kubeconfig` is undefined and no KUBECONFIG is set. */
   static async fromKubeconfig(kubeconfig?: string): Promise<KubeClient> {
+    const credentials = loadCredentials(kubeconfig);
+    if (credentials) return new KubeClient(credentials.server, credentials.options, credentials.tokenFile);
+    // exec plugins and auth-providers (cloud CLIs): client-node's loader, loaded only for them
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     if (kubeconfig) kc.loadFromFile(kubeconfig);
     else kc.loadFromDefault();
@@ -68,6 +76,14 @@ export class KubeClient {
     const options: RequestOptions = {};
     await kc.applyToHTTPSOptions(options);
     return new KubeClient(cluster.server.replace(/\/$/, ''), options);
+  }
+
+  /** The bearer token of a token file, re-read every minute (projected tokens rotate). */
+  private bearer(): Record<string, string> {
+    if (!this.tokenFile) return {};
+    if (!this.token || Date.now() - this.token.readAt > 60_000)
+      this.token = { value: readFileSync(this.tokenFile, 'utf8').trim(), readAt: Date.now() };
+    return { authorization: `Bearer ${this.token.value}` };
   }
 
   /** One request; resolves with the parsed JSON body, rejects with KubeApiError on status >= 400. */
@@ -159,6 +175,7 @@ export class KubeClient {
         method,
         headers: {
           ...(this.baseOptions.headers as Record<string, string> | undefined),
+          ...this.bearer(),
           accept: init.accept ?? 'application/json',
           ...(body === undefined ? {} : { 'content-type': init.contentType ?? 'application/json' }),
         },

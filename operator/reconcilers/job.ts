@@ -301,8 +301,6 @@ export class JobReconciler implements Reconciler {
     const changed = (type: string) =>
       findCondition(previous, type)?.status !== findCondition(status.conditions, type)?.status;
     const finished = findCondition(status.conditions, 'Finished');
-    if (!findCondition(previous, 'Scheduled'))
-      await events.record(this.target(cr), 'Normal', 'Queued', `queued as job ${status.jobId}`);
     if (finished?.status === 'True' && changed('Finished')) {
       const ok = status.result === 'passed' || status.result === 'softfailed';
       await events.record(
