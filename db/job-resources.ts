@@ -15,48 +15,55 @@ export interface ResourceRef {
 export interface IngestMember extends ResourceRef {
   settings: Record<string, string[]>;
   priority: number;
-  /** Parents by name (members of this group or already ingested Jobs, resolved by `parentIds`). */
+  /** Parents by name, in the same namespace (members or already ingested Jobs, see `parentIds`). */
   parents: Array<{ name: string; type: NewEdge['type'] }>;
 }
 
 /**
- * Creates the jobs of one group of CRs (those not ingested yet) with their dependencies and
- * mappings, in one transaction. `parentIds`: job ids of parents outside the group, by name.
+ * Creates the jobs of CRs not ingested yet (one or more dependency groups) with their
+ * dependencies and mappings, in one transaction. `parentIds`: job ids of parents outside the
+ * given members, by "namespace/name". `lockKeys`: one per group, so that two callers ingesting
+ * members of the same group serialise (the second sees the first one's rows).
  * Returns the job id of every member (existing or new), by uid.
  */
 export async function ingestJobResources(
   database: OpenDatabase,
   members: readonly IngestMember[],
   parentIds: ReadonlyMap<string, number>,
+  lockKeys: readonly string[],
 ): Promise<Map<string, number>> {
   if (members.length === 0) return new Map();
   return database.transaction(async (q) => {
-    // Two workers may reconcile two members of one group at once: the group's lock makes the
-    // second see the first one's rows.
-    const first = members.map((m) => `${m.namespace}/${m.name}`).sort()[0] as string;
-    await q('select pg_advisory_xact_lock(hashtext($1))', [`kubeqa-ingest:${first}`]);
+    for (const key of [...new Set(lockKeys)].sort())
+      await q('select pg_advisory_xact_lock(hashtext($1))', [`kubeqa-ingest:${key}`]);
     const existing = await q<{ uid: string; job_id: number }>(
       'select uid, job_id from job_resources where uid = any($1::text[])',
       [members.map((m) => m.uid)],
     );
     const ids = new Map(existing.map((r) => [r.uid, Number(r.job_id)]));
-    const fresh = members.filter((m) => !ids.has(m.uid));
+    const seen = new Set<string>();
+    const fresh = members.filter((m) => {
+      if (ids.has(m.uid) || seen.has(m.uid)) return false;
+      seen.add(m.uid);
+      return true;
+    });
     if (fresh.length === 0) return ids;
-    const index = new Map(fresh.map((m, i) => [m.name, i]));
+    const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+    const index = new Map(fresh.map((m, i) => [keyOf(m.namespace, m.name), i]));
     const known = new Map(parentIds);
     for (const m of members) {
       const id = ids.get(m.uid);
-      if (id !== undefined) known.set(m.name, id);
+      if (id !== undefined) known.set(keyOf(m.namespace, m.name), id);
     }
     const edges: NewEdge[] = [];
     fresh.forEach((m, child) => {
       for (const parent of m.parents) {
-        const inGroup = index.get(parent.name);
-        if (inGroup !== undefined) edges.push({ child, parent: inGroup, type: parent.type });
+        const key = keyOf(m.namespace, parent.name);
+        const inBatch = index.get(key);
+        if (inBatch !== undefined) edges.push({ child, parent: inBatch, type: parent.type });
         else {
-          const parentJobId = known.get(parent.name);
-          if (parentJobId === undefined)
-            throw new Error(`parent Job ${m.namespace}/${parent.name} of ${m.name} is not ingested`);
+          const parentJobId = known.get(key);
+          if (parentJobId === undefined) throw new Error(`parent Job ${key} of ${m.name} is not ingested`);
           edges.push({ child, parentJobId, type: parent.type });
         }
       }

@@ -136,7 +136,8 @@ export async function runOperator(
     events,
     log,
   });
-  const jobController = new Controller(jobReconciler, { metrics, log, workers: 4 });
+  // Many workers: ingest requests of concurrent reconciles share one transaction (ingest-batcher.ts).
+  const jobController = new Controller(jobReconciler, { metrics, log, workers: 32 });
   const onJobObject = (o: KubeObject) => {
     jobController.queue.addAfter(objectKey(o), config.jobs.settleMs);
     for (const key of jobReconciler.observe(o)) jobController.enqueue(key);

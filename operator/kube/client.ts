@@ -89,7 +89,14 @@ export class KubeClient {
   /** One request; resolves with the parsed JSON body, rejects with KubeApiError on status >= 400. */
   async request<T = unknown>(method: string, path: string, init: RequestInit = {}): Promise<T> {
     const { status, text } = await this.raw(method, path, init);
-    const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON (a proxy's or the mux's plain "404 page not found")
+      parsed = { kind: 'Status', status: 'Failure', message: text.slice(0, 500), code: status };
+      if (status < 400) throw new KubeApiError(status, parsed as KubeStatus, method, path);
+    }
     if (status >= 400) throw new KubeApiError(status, parsed as KubeStatus | undefined, method, path);
     return parsed as T;
   }
@@ -177,7 +184,13 @@ export class KubeClient {
           ...(this.baseOptions.headers as Record<string, string> | undefined),
           ...this.bearer(),
           accept: init.accept ?? 'application/json',
-          ...(body === undefined ? {} : { 'content-type': init.contentType ?? 'application/json' }),
+          // an explicit length: Node sends no chunked body for DELETE, which the server refuses
+          ...(body === undefined
+            ? {}
+            : {
+                'content-type': init.contentType ?? 'application/json',
+                'content-length': String(Buffer.byteLength(body)),
+              }),
         },
         signal: init.signal,
       });

@@ -5,13 +5,7 @@
 // that many seconds (the job's history stays in the database). The mirror CRs of API jobs carry
 // the job's id and are adopted, never ingested again.
 import type { OpenDatabase } from '../../db/connect.js';
-import {
-  adoptMirror,
-  type IngestMember,
-  ingestJobResources,
-  jobOfResource,
-  jobStatusRows,
-} from '../../db/job-resources.js';
+import { adoptMirror, type IngestMember, jobOfResource, jobStatusRows } from '../../db/job-resources.js';
 import type { Logger } from '../../runtime/logger.js';
 import { type Condition, findCondition, setCondition } from '../controller/conditions.js';
 import type { ReconcileResult, Reconciler } from '../controller/controller.js';
@@ -19,6 +13,7 @@ import { type Informer, type KubeObject, objectKey } from '../controller/informe
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { KUBEQA_API_VERSION } from '../kube/crds.js';
 import type { EventRecorder } from '../kube/events.js';
+import { IngestBatcher } from './ingest-batcher.js';
 import {
   ANNOTATION_JOB_ID,
   ingestGroup,
@@ -74,13 +69,16 @@ export class JobReconciler implements Reconciler {
   private readonly children = new Map<string, Set<string>>();
   private readonly firstSeen = new Map<string, number>();
   private readonly specs = new Map<string, { generation: number | undefined; spec: JobSpecView | Error }>();
+  private readonly batcher: IngestBatcher;
 
   constructor(
     private readonly client: KubeClient,
     private readonly jobs: Informer<KubeObject>,
     private readonly database: OpenDatabase,
     private readonly options: JobReconcilerOptions,
-  ) {}
+  ) {
+    this.batcher = new IngestBatcher(database);
+  }
 
   /** Feed from the informer's add/update: remembers who depends on whom. */
   observe(obj: KubeObject): string[] {
@@ -221,7 +219,7 @@ export class JobReconciler implements Reconciler {
         if (!parentCr?.metadata.uid) return waitFor(`waiting for Job ${parent.name} to be created`, 30_000);
         const parentId = await this.jobIdOf(parentCr as unknown as JobCr);
         if (parentId === undefined) return waitFor(`waiting for Job ${parent.name} to be queued`, 1_000);
-        parentIds.set(parent.name, parentId);
+        parentIds.set(`${namespace}/${parent.name}`, parentId);
       }
       members.push({
         namespace,
@@ -232,7 +230,7 @@ export class JobReconciler implements Reconciler {
         parents: spec.parents,
       });
     }
-    const ids = await ingestJobResources(this.database, members, parentIds);
+    const ids = await this.batcher.submit(members, parentIds, `${namespace}/${group.members[0]}`);
     for (const member of members) {
       const id = ids.get(member.uid);
       if (id === undefined) continue;

@@ -83,7 +83,7 @@ async function startOperator(identity: string): Promise<RunningOperator> {
   });
   const op = await runOperator(config, {
     kubeconfig,
-    log: createLogger(identity, 'warn'),
+    log: createLogger(identity, (process.env.KUBEQA_TEST_LOG as 'info') ?? 'warn'),
   });
   operators.push(op);
   return op;
