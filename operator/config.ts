@@ -49,7 +49,7 @@ export const OPERATOR_ENV = {
   KUBEQA_JOBS_NAMESPACE:
     'namespace of the Job CRs of API jobs (default: the watched namespace, else POD_NAMESPACE)',
   KUBEQA_INGEST_SETTLE_MS:
-    'wait before ingesting a new Job CR so its dependency group arrives whole (default 200)',
+    'wait before ingesting a new Job CR so its dependency group arrives whole (default 100)',
   KUBEQA_POD_GRACE_SECONDS: 'grace period of a test pod stopped by a cancel (default 30)',
 } as const;
 
@@ -144,7 +144,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
       mirrorNamespace: boolean(env, 'KUBEQA_MIRROR_API_JOBS', true)
         ? env.KUBEQA_JOBS_NAMESPACE || watchNamespace || podNamespace
         : '',
-      settleMs: integer(env, 'KUBEQA_INGEST_SETTLE_MS', 200, 0, 60_000),
+      settleMs: integer(env, 'KUBEQA_INGEST_SETTLE_MS', 100, 0, 60_000),
       podGraceSeconds: integer(env, 'KUBEQA_POD_GRACE_SECONDS', 30, 0, 3600),
     },
   };
