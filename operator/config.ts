@@ -12,6 +12,16 @@ export interface OperatorConfig {
   /** Port of /healthz, /readyz and /metrics. */
   healthPort: number;
   pods: PodOperatorConfig;
+  jobs: {
+    /** Base URL of the web UI, for the Job CR's status.url. */
+    webUrl: string;
+    /** Namespace of the Job CRs mirroring jobs posted through the API; empty: no mirrors. */
+    mirrorNamespace: string;
+    /** How long a new Job CR waits before ingest so its dependency group arrives whole. */
+    settleMs: number;
+    /** Grace period of a test pod deleted because its job was cancelled or ended. */
+    podGraceSeconds: number;
+  };
 }
 
 /** Environment variables the operator reads, with their meaning (docs/configuration.md lists them too). */
@@ -34,6 +44,13 @@ export const OPERATOR_ENV = {
   KUBEQA_STORAGE_SECRET: 'Secret with S3 settings for the cache sidecar (optional)',
   KUBEQA_IMAGE_PULL_POLICY: 'Always, IfNotPresent (default) or Never',
   KUBEQA_PRIORITY_CLASS: 'priorityClassName of test pods (optional)',
+  KUBEQA_WEB_URL: 'web UI base URL for Job status.url (default: KUBEQA_API_URL)',
+  KUBEQA_MIRROR_API_JOBS: 'true (default): jobs posted through the API get a Job CR; false: none',
+  KUBEQA_JOBS_NAMESPACE:
+    'namespace of the Job CRs of API jobs (default: the watched namespace, else POD_NAMESPACE)',
+  KUBEQA_INGEST_SETTLE_MS:
+    'wait before ingesting a new Job CR so its dependency group arrives whole (default 100)',
+  KUBEQA_POD_GRACE_SECONDS: 'grace period of a test pod stopped by a cancel (default 30)',
 } as const;
 
 function invalid(name: string, value: string, accepts: string): KubeqaError {
@@ -98,8 +115,10 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
       'use postgres://user:password@host:5432/database',
     );
   }
+  const watchNamespace = env.KUBEQA_WATCH_NAMESPACE ?? '';
+  const apiUrl = required(env, 'KUBEQA_API_URL');
   return {
-    watchNamespace: env.KUBEQA_WATCH_NAMESPACE ?? '',
+    watchNamespace,
     leaderElection: {
       enabled: boolean(env, 'KUBEQA_LEADER_ELECTION', true),
       namespace: env.KUBEQA_LEADER_ELECTION_NAMESPACE ?? podNamespace,
@@ -111,7 +130,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
     pods: {
       runnerImage: required(env, 'KUBEQA_RUNNER_IMAGE'),
       cacheImage: env.KUBEQA_CACHE_IMAGE || undefined,
-      apiUrl: required(env, 'KUBEQA_API_URL'),
+      apiUrl,
       cacheHostPath: env.KUBEQA_CACHE_HOST_PATH ?? '/var/lib/kubeqa/cache',
       kvmDevice,
       kvmGroupId: integer(env, 'KUBEQA_KVM_GROUP_ID', 36, 0, 2 ** 31 - 1),
@@ -119,6 +138,14 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
       storageSecretName: env.KUBEQA_STORAGE_SECRET || undefined,
       imagePullPolicy: pullPolicy as PodOperatorConfig['imagePullPolicy'],
       priorityClassName: env.KUBEQA_PRIORITY_CLASS || undefined,
+    },
+    jobs: {
+      webUrl: env.KUBEQA_WEB_URL || apiUrl,
+      mirrorNamespace: boolean(env, 'KUBEQA_MIRROR_API_JOBS', true)
+        ? env.KUBEQA_JOBS_NAMESPACE || watchNamespace || podNamespace
+        : '',
+      settleMs: integer(env, 'KUBEQA_INGEST_SETTLE_MS', 100, 0, 60_000),
+      podGraceSeconds: integer(env, 'KUBEQA_POD_GRACE_SECONDS', 30, 0, 3600),
     },
   };
 }

@@ -1,13 +1,21 @@
 // The controller manager: one process that, while it holds the leader Lease, runs one
-// controller per kind over shared informers, and always serves /healthz, /readyz, /metrics.
-// Losing the lease stops it (the caller exits, and Kubernetes restarts the pod), as
-// controller-runtime does: a former leader never keeps reconciling.
-import pg from 'pg';
+// controller per kind over shared informers, the scheduler and the Kubernetes executor, and
+// always serves /healthz, /readyz, /metrics. Losing the lease stops it (the caller exits, and
+// Kubernetes restarts the pod), as controller-runtime does: a former leader never keeps
+// reconciling.
+import { type OpenDatabase, openPostgres } from '../db/connect.js';
+import { subscribeJobEvents } from '../db/job-events.js';
+import { resourcesOfJobs } from '../db/job-resources.js';
+import { changeJobStates } from '../db/jobs.js';
+import { migrate } from '../db/migrate.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorConfig } from './config.js';
 import { Controller } from './controller/controller.js';
 import { Informer, type KubeObject, objectKey } from './controller/informer.js';
 import { LeaderElector } from './controller/leader-election.js';
+import { KubernetesExecutor } from './executors/kubernetes.js';
+import { podJobIds } from './executors/kubernetes-plan.js';
+import { PgSlotRegistry } from './executors/slot-registry.js';
 import { type HealthServer, startHealthServer } from './health-server.js';
 import { KubeClient } from './kube/client.js';
 import { KUBEQA_API_VERSION } from './kube/crds.js';
@@ -15,7 +23,38 @@ import { EventRecorder } from './kube/events.js';
 import { OperatorMetrics } from './metrics.js';
 import { LABEL_COMPONENT, LABEL_WORKER } from './pods/build-pod.js';
 import { type RunningAssetController, startAssetController } from './reconcilers/asset.js';
+import { JobReconciler } from './reconcilers/job.js';
+import { JobMirror } from './reconcilers/job-mirror.js';
 import { WorkerReconciler } from './reconcilers/worker.js';
+import type { SchedulerLoop, StoppedJob } from './scheduler/loop.js';
+import { startScheduler as startPgScheduler } from './scheduler/run-scheduler.js';
+import type { Assignment } from './scheduler/types.js';
+
+/** What the operator needs of the scheduler (operator/scheduler/run-scheduler.ts provides it). */
+export interface SchedulerHandle {
+  loop: Pick<SchedulerLoop, 'cancel'>;
+  stop(): Promise<void>;
+}
+export type StartScheduler = (options: {
+  database: OpenDatabase;
+  log: Logger;
+  onAssigned: (assignment: Assignment) => void;
+  onStopped: (stop: StoppedJob) => void;
+}) => Promise<SchedulerHandle>;
+
+/** Same lock as `kubeqa server`: one process migrates at a time. */
+const MIGRATION_LOCK = 7_135_424_001;
+
+async function migrateDatabase(url: string): Promise<void> {
+  const single = openPostgres({ url, max: 1 });
+  try {
+    await single.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migrate(single);
+    await single.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+  } finally {
+    await single.close();
+  }
+}
 
 export interface RunningOperator {
   metrics: OperatorMetrics;
@@ -36,13 +75,19 @@ function collection(config: OperatorConfig, apiPrefix: string, plural: string): 
 
 export async function runOperator(
   config: OperatorConfig,
-  options: { kubeconfig?: string; log: Logger },
+  options: {
+    kubeconfig?: string;
+    log: Logger;
+    /** The scheduler (default: the PostgreSQL one); null runs the controllers without one (tests). */
+    startScheduler?: StartScheduler | null;
+  },
 ): Promise<RunningOperator> {
   const { log } = options;
   const client = await KubeClient.fromKubeconfig(options.kubeconfig);
   const metrics = new OperatorMetrics();
   const events = new EventRecorder(client, 'kubeqa-operator', log);
-  const database = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
+  await migrateDatabase(config.databaseUrl);
+  const database = openPostgres({ url: config.databaseUrl, max: 8 });
   let databaseOk = false;
   const checkDatabase = async () => {
     databaseOk = await database
@@ -79,6 +124,106 @@ export async function runOperator(
   pods.on('delete', enqueuePool);
 
   let assetController: RunningAssetController | undefined;
+  // Jobs: ingest, status, finalizer, TTL; the executor makes their pods.
+  const jobs = new Informer<KubeObject>(client, collection(config, `/apis/${KUBEQA_API_VERSION}`, 'jobs'), {
+    log,
+  });
+  const podOfJob = new Set<number>();
+  const jobReconciler = new JobReconciler(client, jobs, database, {
+    cancel: (jobId) => cancelJob(jobId),
+    hasPod: (jobId) => podOfJob.has(jobId),
+    webUrl: config.jobs.webUrl,
+    settleMs: config.jobs.settleMs,
+    wake: (key) => jobController.enqueue(key),
+    events,
+    log,
+  });
+  // Many workers: ingest requests of concurrent reconciles share one transaction (ingest-batcher.ts).
+  const jobController = new Controller(jobReconciler, { metrics, log, workers: 32 });
+  const onJobObject = (o: KubeObject) => {
+    jobController.queue.addAfter(objectKey(o), config.jobs.settleMs);
+    for (const key of jobReconciler.observe(o)) jobController.enqueue(key);
+  };
+  jobs.on('add', onJobObject);
+  jobs.on('update', (old, o) => {
+    // The status is ours (a projection): only changes of spec or metadata need a reconcile.
+    const m = (x: KubeObject) =>
+      JSON.stringify([
+        x.metadata.generation,
+        x.metadata.deletionTimestamp,
+        x.metadata.finalizers,
+        x.metadata.annotations,
+      ]);
+    if (m(old) === m(o)) return;
+    jobController.enqueue(objectKey(o));
+    for (const key of jobReconciler.observe(o)) jobController.enqueue(key);
+  });
+  jobs.on('delete', (o) => jobReconciler.forget(o));
+  const enqueueJobsOf = (ids: readonly number[]) => {
+    const unknown: number[] = [];
+    for (const id of ids) {
+      const key = jobReconciler.keyOfJob.get(id);
+      if (key) jobController.enqueue(key);
+      else unknown.push(id);
+    }
+    if (unknown.length > 0)
+      void resourcesOfJobs(database.query, unknown)
+        .then((refs) => {
+          for (const ref of refs.values()) jobController.enqueue(`${ref.namespace}/${ref.name}`);
+        })
+        .catch((error: Error) => log.warn({ err: error.message }, 'cannot map jobs to Job CRs'));
+  };
+  const trackPod = (pod: KubeObject, present: boolean) => {
+    const ids = podJobIds(pod);
+    for (const id of ids) {
+      if (present) podOfJob.add(id);
+      else podOfJob.delete(id);
+    }
+    if (!present) enqueueJobsOf(ids);
+  };
+  pods.on('add', (pod) => trackPod(pod, true));
+  pods.on('delete', (pod) => trackPod(pod, false));
+
+  const executor = new KubernetesExecutor({
+    client,
+    database,
+    pods,
+    workers,
+    podConfig: config.pods,
+    slots: new PgSlotRegistry(database),
+    namespace: config.watchNamespace || undefined,
+    graceSeconds: config.jobs.podGraceSeconds,
+    events,
+    log,
+  });
+  pods.on('add', () => executor.onPodEvent());
+  pods.on('update', () => executor.onPodEvent());
+  pods.on('delete', () => executor.onPodEvent());
+  workers.on('add', () => executor.onPoolsChanged());
+  workers.on('update', () => executor.onPoolsChanged());
+  workers.on('delete', () => executor.onPoolsChanged());
+  const mirror = config.jobs.mirrorNamespace
+    ? new JobMirror(client, database, config.jobs.mirrorNamespace, log)
+    : undefined;
+
+  let scheduler: SchedulerHandle | undefined;
+  const cancelJob = async (jobId: number) => {
+    if (scheduler) return scheduler.loop.cancel(jobId);
+    // No scheduler in this process (tests of the controllers alone): cancel the job itself.
+    await database.transaction(async (q) => {
+      const rows = await q<{ id: number }>(
+        "select id from jobs where id = $1 and state not in ('done', 'cancelled') for update",
+        [jobId],
+      );
+      await changeJobStates(
+        q,
+        rows.map((r) => ({ id: Number(r.id), state: 'cancelled', result: 'user_cancelled' })),
+        'operator',
+      );
+    });
+  };
+  let unsubscribe: (() => Promise<void>) | undefined;
+
   let leading = false;
   let started = false;
   let resolveLeading!: () => void;
@@ -89,10 +234,22 @@ export async function runOperator(
   const lostLeadership = new Promise<void>((resolve) => {
     resolveLost = resolve;
   });
-  const startControllers = async () => {
-    if (started) return;
+  let starting: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+  const startControllers = () => {
+    if (started) return starting ?? Promise.resolve();
     started = true;
-    await Promise.all([workers.start(), pods.start()]);
+    starting = startAll();
+    return starting;
+  };
+  const startAll = async () => {
+    unsubscribe = await subscribeJobEvents(database, (event) => {
+      if (event.type === 'job.state') {
+        enqueueJobsOf([event.id]);
+        executor.onJobState(event.id, event.state);
+      } else if (event.type === 'job.created') void mirror?.mirror(event.ids);
+    });
+    await Promise.all([workers.start(), pods.start(), jobs.start()]);
     workerController.start();
     assetController = await startAssetController({
       client,
@@ -100,16 +257,38 @@ export async function runOperator(
       events,
       metrics,
       namespace: config.watchNamespace,
-      database: async (sql, params) => (await database.query(sql, params)).rows,
+      database: (sql, params) => database.query(sql, params),
     });
+    jobController.start();
+    await executor.start();
+    const start = options.startScheduler === undefined ? startPgScheduler : options.startScheduler;
+    if (start) {
+      scheduler = await start({
+        database,
+        log,
+        onAssigned: (assignment) => executor.onAssigned(assignment),
+        onStopped: (stop) => executor.onStopped(stop),
+      });
+    }
+    void mirror?.mirror();
     log.info('controllers started');
   };
-  const stopControllers = async () => {
-    if (!started) return;
+  // Idempotent: losing the lease and stop() may both ask; the second waits for the first.
+  const stopControllers = () => {
+    if (!started) return stopping ?? Promise.resolve();
     started = false;
-    await workerController.stop();
+    stopping = stopAll();
+    return stopping;
+  };
+  const stopAll = async () => {
+    await starting?.catch(() => undefined);
+    await scheduler?.stop();
+    scheduler = undefined;
+    await unsubscribe?.();
+    await executor.stop();
     await assetController?.stop();
-    await Promise.all([workers.stop(), pods.stop()]);
+    await Promise.all([workerController.stop(), jobController.stop()]);
+    await Promise.all([workers.stop(), pods.stop(), jobs.stop()]);
   };
 
   const health = await startHealthServer({
@@ -118,7 +297,7 @@ export async function runOperator(
     checks: {
       database: () => ({ ok: databaseOk, detail: databaseOk ? 'reachable' : 'not reachable' }),
       informers: () => {
-        const ok = !leading || (workers.hasSynced && pods.hasSynced);
+        const ok = !leading || (workers.hasSynced && pods.hasSynced && jobs.hasSynced);
         return { ok, detail: leading ? (ok ? 'synced' : 'syncing') : 'standby' };
       },
     },
@@ -161,7 +340,7 @@ export async function runOperator(
       await stopControllers();
       clearInterval(databaseTimer);
       await health.close();
-      await database.end();
+      await database.close();
     },
   };
 }

@@ -363,6 +363,28 @@ export const jobs = pgTable(
   ],
 );
 
+/**
+ * The Job custom resource of a job (CR uid <-> job id). origin: `cr` when the CR was applied and
+ * ingested, `api` when the operator created the CR as a mirror of a job posted through the API.
+ */
+export const jobResources = pgTable(
+  'job_resources',
+  {
+    jobId: bigint('job_id', { mode: 'number' })
+      .primaryKey()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    namespace: text('namespace').notNull(),
+    name: text('name').notNull(),
+    uid: text('uid').notNull(),
+    origin: text('origin').notNull(),
+    tCreated: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('job_resources_uid_idx').on(t.uid),
+    index('job_resources_name_idx').on(t.namespace, t.name),
+  ],
+);
+
 /** dependency: chained (START_AFTER), directly_chained (START_DIRECTLY_AFTER), parallel. */
 export const jobDependencies = pgTable(
   'job_dependencies',

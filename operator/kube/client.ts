@@ -2,9 +2,10 @@
 // credentials of a kubeconfig (or the in-cluster service account), objects passed through as plain
 // JSON. The typed @kubernetes/client-node models are avoided on purpose: their serializer drops
 // fields it does not model (x-kubernetes-* schema extensions, unknown status fields).
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadCredentials } from './kubeconfig.js';
 
 export interface KubeStatus {
   kind: 'Status';
@@ -53,13 +54,20 @@ export interface RequestInit {
 }
 
 export class KubeClient {
+  private token: { value: string; readAt: number } | undefined;
+
   private constructor(
     private readonly server: string,
     private readonly baseOptions: RequestOptions,
+    private readonly tokenFile?: string,
   ) {}
 
   /** From a kubeconfig file, or in-cluster credentials when `kubeconfig` is undefined and no KUBECONFIG is set. */
   static async fromKubeconfig(kubeconfig?: string): Promise<KubeClient> {
+    const credentials = loadCredentials(kubeconfig);
+    if (credentials) return new KubeClient(credentials.server, credentials.options, credentials.tokenFile);
+    // exec plugins and auth-providers (cloud CLIs): client-node's loader, loaded only for them
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     if (kubeconfig) kc.loadFromFile(kubeconfig);
     else kc.loadFromDefault();
@@ -70,10 +78,25 @@ export class KubeClient {
     return new KubeClient(cluster.server.replace(/\/$/, ''), options);
   }
 
+  /** The bearer token of a token file, re-read every minute (projected tokens rotate). */
+  private bearer(): Record<string, string> {
+    if (!this.tokenFile) return {};
+    if (!this.token || Date.now() - this.token.readAt > 60_000)
+      this.token = { value: readFileSync(this.tokenFile, 'utf8').trim(), readAt: Date.now() };
+    return { authorization: `Bearer ${this.token.value}` };
+  }
+
   /** One request; resolves with the parsed JSON body, rejects with KubeApiError on status >= 400. */
   async request<T = unknown>(method: string, path: string, init: RequestInit = {}): Promise<T> {
     const { status, text } = await this.raw(method, path, init);
-    const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON (a proxy's or the mux's plain "404 page not found")
+      parsed = { kind: 'Status', status: 'Failure', message: text.slice(0, 500), code: status };
+      if (status < 400) throw new KubeApiError(status, parsed as KubeStatus, method, path);
+    }
     if (status >= 400) throw new KubeApiError(status, parsed as KubeStatus | undefined, method, path);
     return parsed as T;
   }
@@ -159,8 +182,15 @@ export class KubeClient {
         method,
         headers: {
           ...(this.baseOptions.headers as Record<string, string> | undefined),
+          ...this.bearer(),
           accept: init.accept ?? 'application/json',
-          ...(body === undefined ? {} : { 'content-type': init.contentType ?? 'application/json' }),
+          // an explicit length: Node sends no chunked body for DELETE, which the server refuses
+          ...(body === undefined
+            ? {}
+            : {
+                'content-type': init.contentType ?? 'application/json',
+                'content-length': String(Buffer.byteLength(body)),
+              }),
         },
         signal: init.signal,
       });

@@ -283,3 +283,47 @@ export function archLabel(arch: string): string {
 function stripUndefined<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/**
+ * The pod of one slot assignment: one job, or a directly chained sequence run in this order by
+ * one runner (`worker run-job --job A --job B …`). Named after the first job; the Secret holds
+ * each job's token (`token` = the first job's, `token-<id>` for every job), and the runner gets
+ * them as KUBEQA_JOB_TOKEN and KUBEQA_JOB_TOKEN_<id> from the Secret, never as plain values.
+ */
+export function buildSlotPod(
+  jobs: readonly PodJob[],
+  pool: PodPool,
+  config: PodOperatorConfig,
+  tokens: ReadonlyMap<number, string>,
+  slotId: string,
+): TestPodManifests {
+  const first = jobs[0];
+  if (!first) throw new Error('a slot pod needs at least one job');
+  const firstToken = tokens.get(first.id);
+  if (!firstToken) throw new Error(`no token for job ${first.id}`);
+  const { pod, secret } = buildTestPod(first, pool, config, firstToken);
+  const ids = jobs.map((job) => job.id);
+  const secretName = tokenSecretName(first.id);
+  const meta = pod.metadata as { annotations: Record<string, string> };
+  meta.annotations['kubeqa.io/job-ids'] = ids.join(',');
+  meta.annotations['kubeqa.io/slot'] = slotId;
+  const spec = pod.spec as { containers: Array<{ args: string[]; env: Record<string, unknown>[] }> };
+  const runner = spec.containers[0] as { args: string[]; env: Record<string, unknown>[] };
+  runner.args = ['worker', 'run-job', ...ids.flatMap((id) => ['--job', String(id)])];
+  if (ids.length > 1) {
+    runner.env.push({ name: 'KUBEQA_JOB_IDS', value: ids.join(',') });
+    for (const id of ids)
+      runner.env.push({
+        name: `KUBEQA_JOB_TOKEN_${id}`,
+        valueFrom: { secretKeyRef: { name: secretName, key: `token-${id}` } },
+      });
+  }
+  const data: Record<string, string> = { token: firstToken };
+  for (const id of ids) {
+    const token = tokens.get(id);
+    if (!token) throw new Error(`no token for job ${id}`);
+    data[`token-${id}`] = token;
+  }
+  (secret as { stringData: Record<string, string> }).stringData = data;
+  return { pod, secret };
+}

@@ -5,6 +5,8 @@ import { type Condition, setCondition } from '../controller/conditions.js';
 
 export type JobConditionReason =
   | 'Waiting'
+  | 'InvalidSpec'
+  | 'WaitingForDependency'
   | 'Suspended'
   | 'Assigned'
   | 'NotStarted'

@@ -9,6 +9,11 @@ import { FULL_VALUES, findObject, renderChart } from './chart.js';
 const LEFT_TO_DEFAULT: Record<string, string> = {
   KUBEQA_CACHE_IMAGE: 'the asset-cache sidecar lives in the runner image',
   KUBEQA_LEADER_ELECTION_NAMESPACE: 'the Lease lives in the pod’s namespace, where its Role is',
+  KUBEQA_WEB_URL: 'status.url falls back to the in-cluster API URL until an external URL is configured',
+  KUBEQA_MIRROR_API_JOBS: 'mirroring API jobs as Job CRs is on by default',
+  KUBEQA_JOBS_NAMESPACE: 'mirrors go to the watched jobs namespace',
+  KUBEQA_INGEST_SETTLE_MS: 'a tuning knob; the default fits',
+  KUBEQA_POD_GRACE_SECONDS: 'a tuning knob; the default fits',
 };
 /** Variables every kubeqa process reads (docs/configuration.md), not only the operator. */
 const COMMON = ['KUBEQA_LOG_LEVEL'];

@@ -2,19 +2,22 @@
 // taken from the rendered manifest (ConfigMap, Secret, downward API resolved as the kubelet would),
 // credentials of the chart's operator ServiceAccount (a token from the TokenRequest API, so the
 // chart's RBAC is what it runs with), against the harness's apiserver and PostgreSQL. It becomes
-// ready, takes the Lease and reconciles the chart's sample Worker pool. The one change: the health
-// port is a free one instead of 8080, as several test runs share this machine.
+// ready, takes the Lease, reconciles the chart's sample Worker pool, and runs a sample Job
+// (config/samples) to a test pod, whose end (played by the FAKE kubelet: no kubelet runs here)
+// shows on the Job's status. The one change: the health port is a free one instead of 8080, as
+// several test runs share this machine.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient } from '../../operator/kube/client.js';
-import type { ManifestObject } from '../../operator/kube/crds.js';
+import { loadManifests, type ManifestObject } from '../../operator/kube/crds.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { createDatabase, testEnv } from '../env/index.js';
 import { freePort } from '../env/ports.js';
 import { type ManagedProcess, spawnService, waitUntilReady } from '../env/processes.js';
+import { FakeKubelet } from '../operator/fake-kubelet.js';
 import { waitForObject } from '../operator/wait.js';
 import { findObject, renderChart } from './chart.js';
 import { applyAll, ensureNamespace, installRenderedCrds } from './kube.js';
@@ -205,6 +208,32 @@ describe('the operator started from the rendered Deployment', () => {
       60_000,
     );
     expect(worker.status?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('PoolReady');
+  });
+
+  it('runs a sample Job: queued, a test pod on the sample pool, its end on the Job’s status', async () => {
+    const [sample] = loadManifests(join(packageRoot(), 'config', 'samples', 'job-busybox.yaml'));
+    const jobs = `/apis/kubeqa.io/v1alpha1/namespaces/${JOBS_NS}/jobs`;
+    await admin.create(jobs, sample);
+    type Job = {
+      metadata: { name: string; finalizers?: string[] };
+      status?: { jobId?: number; phase?: string; result?: string; reason?: string };
+    };
+    const name = sample!.metadata.name;
+    const queued = await waitForObject<Job>(admin, jobs, name, (j) => j.status?.jobId !== undefined, 60_000);
+    expect(queued.metadata.finalizers).toContain('kubeqa.io/job');
+    const pod = await waitForObject<{
+      metadata: { name: string; labels?: Record<string, string> };
+      spec: { nodeSelector?: Record<string, string> };
+    }>(admin, `/api/v1/namespaces/${JOBS_NS}/pods`, `kubeqa-job-${queued.status?.jobId}`, () => true, 60_000);
+    expect(pod.metadata.labels?.['kubeqa.io/worker']).toBe('qemu-x86-64');
+    expect(pod.spec.nodeSelector?.['kubeqa.io/kvm']).toBe('true');
+    // The node (FAKE kubelet) reports the runner failed before it reported a result.
+    const kubelet = new FakeKubelet(admin);
+    await kubelet.running(JOBS_NS, pod.metadata.name);
+    await kubelet.terminated(JOBS_NS, pod.metadata.name, 'Failed', 1);
+    const done = await waitForObject<Job>(admin, jobs, name, (j) => j.status?.phase === 'done', 60_000);
+    expect(done.status?.result).toBe('incomplete');
+    expect(done.status?.reason).toMatch(/^runner died: exit code 1/);
   });
 
   it('answers its readiness probe (the path in the manifest) and serves metrics', async () => {

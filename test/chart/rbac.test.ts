@@ -43,9 +43,12 @@ function operatorNeeds(ns: string): AccessQuestion[] {
     for (const verb of ['get', 'update', 'patch']) out.push(kubeqa(resource, verb, ns, 'status'));
     out.push(kubeqa(resource, 'update', ns, 'finalizers'));
   }
+  // Job CRs mirroring API jobs are created; finished Jobs are deleted after their TTL.
+  for (const verb of ['create', 'delete']) out.push(kubeqa('jobs', verb, ns));
   for (const verb of ['get', 'list', 'watch', 'create', 'delete'])
     out.push({ resource: 'pods', verb, namespace: ns });
-  for (const verb of ['create', 'get', 'list', 'watch', 'delete'])
+  // patch: a token Secret is handed to its pod (ownerReferences) once the pod exists
+  for (const verb of ['create', 'get', 'list', 'watch', 'delete', 'patch'])
     out.push({ resource: 'secrets', verb, namespace: ns });
   for (const verb of ['create', 'patch']) out.push({ resource: 'events', verb, namespace: ns });
   return out;
@@ -119,8 +122,8 @@ describe('RBAC with the default values (one jobs namespace: Roles only)', () => 
       { resource: 'secrets', verb: 'update', namespace: jobs },
       { resource: 'pods', verb: 'update', namespace: jobs },
       { resource: 'pods', verb: 'create', namespace: jobs, subresource: 'exec' },
-      kubeqa('jobs', 'delete', jobs),
-      kubeqa('jobs', 'create', jobs),
+      kubeqa('jobs', 'delete', 'default'),
+      kubeqa('jobs', 'create', 'default'),
       kubeqa('jobs', 'list', 'default'),
       // Nodes, cluster RBAC, other Leases.
       ...nodesWrite,
@@ -198,7 +201,7 @@ describe('RBAC with operator.watchAllNamespaces (the full example values)', () =
         namespace: 'team-a',
         name: 'kubeqa-operator',
       },
-      kubeqa('jobs', 'delete', 'team-a'),
+      kubeqa('workers', 'delete', 'team-a'),
     ]);
   });
 
