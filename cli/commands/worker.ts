@@ -20,14 +20,16 @@ import { runJob } from '../../worker-image/runner/run-job.js';
 import { type AssetSupply, apiAssetStates, stageAssets } from '../../worker-image/runner/stage-assets.js';
 import type { Command } from '../command.js';
 
-const HELP = `usage: kubeqa worker run-job [--api URL] [--job ID] [--work-dir DIR] [--asset-dir DIR]
+const HELP = `usage: kubeqa worker run-job [--api URL] [--job ID]… [--work-dir DIR] [--asset-dir DIR]
 
-Runs one job of kubeqa's scheduler on this machine and reports it to the API.
+Runs a job of kubeqa's scheduler on this machine and reports it to the API; several --job run
+one after the other (a directly chained sequence that the scheduler gave one slot).
   --api        kubeqa's URL (default $KUBEQA_API_URL)
-  --job        the job's id (default $KUBEQA_JOB_ID)
-  --work-dir   where QEMU runs and results are written (default $KUBEQA_WORK_DIR or ./kubeqa-job-<id>)
+  --job        the job's id (default $KUBEQA_JOB_ID); repeat it for a sequence
+  --work-dir   where QEMU runs and results are written (default $KUBEQA_WORK_DIR or ./kubeqa-job-<id>;
+               with several jobs, DIR/job-<id>)
   --asset-dir  local assets in openQA's layout: DIR/iso, DIR/hdd, DIR/other (default $KUBEQA_ASSET_DIR)
-The job's token comes from the environment: KUBEQA_JOB_TOKEN.
+The job's token comes from the environment: KUBEQA_JOB_TOKEN, or KUBEQA_JOB_TOKEN_<id> per job.
 
 Exit code: 0 when the job's end was reported (whatever its result) or the API had already ended
 it; 1 when it could not be reported; 2 for bad arguments.
@@ -50,7 +52,7 @@ export const workerCommand: Command = {
       args: rest,
       options: {
         api: { type: 'string' },
-        job: { type: 'string' },
+        job: { type: 'string', multiple: true },
         'work-dir': { type: 'string' },
         'asset-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -62,22 +64,47 @@ export const workerCommand: Command = {
     }
     const env = process.env;
     const apiUrl = values.api ?? env.KUBEQA_API_URL;
-    const jobText = values.job ?? env.KUBEQA_JOB_ID;
-    const jobId = Number(jobText);
-    const token = env.KUBEQA_JOB_TOKEN ?? '';
+    // several --job: a directly chained sequence in one pod, run in this order; each job's token
+    // is in KUBEQA_JOB_TOKEN_<id> (KUBEQA_JOB_TOKEN for a single job)
+    const jobTexts = values.job ?? (env.KUBEQA_JOB_ID ? [env.KUBEQA_JOB_ID] : []);
     const bad = (message: string) => {
       process.stderr.write(`kubeqa worker run-job: KQ_ERR_INVALID_ARGUMENT: ${message}\n`);
       return 2;
     };
     if (!apiUrl || !/^https?:\/\//.test(apiUrl))
       return bad('--api (or KUBEQA_API_URL) must be http(s)://host:port');
-    if (!jobText || !Number.isSafeInteger(jobId) || jobId <= 0)
+    const jobIds = jobTexts.map(Number);
+    if (jobIds.length === 0 || jobIds.some((id) => !Number.isSafeInteger(id) || id <= 0))
       return bad('--job (or KUBEQA_JOB_ID) must be a job id');
-    if (!token) return bad('KUBEQA_JOB_TOKEN is not set (the token issued for the job)');
-    const workDir = resolve(values['work-dir'] ?? env.KUBEQA_WORK_DIR ?? `kubeqa-job-${jobId}`);
+    const tokens = jobIds.map(
+      (id) => env[`KUBEQA_JOB_TOKEN_${id}`] ?? (jobIds.length === 1 ? env.KUBEQA_JOB_TOKEN : undefined) ?? '',
+    );
+    const missing = jobIds.filter((_, i) => !tokens[i]);
+    if (missing.length > 0)
+      return bad(
+        jobIds.length === 1
+          ? 'KUBEQA_JOB_TOKEN is not set (the token issued for the job)'
+          : `KUBEQA_JOB_TOKEN_<id> is not set for job ${missing.join(', ')} (the token issued for each job)`,
+      );
     const assetDir = values['asset-dir'] ?? env.KUBEQA_ASSET_DIR;
-    mkdirSync(workDir, { recursive: true });
-    return runOneJob({ apiUrl, jobId, token, workDir, ...(assetDir ? { assetDir: resolve(assetDir) } : {}) });
+    const baseDir = values['work-dir'] ?? env.KUBEQA_WORK_DIR;
+    let code = 0;
+    for (const [i, jobId] of jobIds.entries()) {
+      const workDir = resolve(
+        jobIds.length === 1 ? (baseDir ?? `kubeqa-job-${jobId}`) : join(baseDir ?? '.', `job-${jobId}`),
+      );
+      mkdirSync(workDir, { recursive: true });
+      const token = tokens[i] as string;
+      const result = await runOneJob({
+        apiUrl,
+        jobId,
+        token,
+        workDir,
+        ...(assetDir ? { assetDir: resolve(assetDir) } : {}),
+      });
+      code = Math.max(code, result);
+    }
+    return code;
   },
 };
 

@@ -105,6 +105,46 @@ describe('kubeqa worker run-job', () => {
     expect(transitions.map((t) => t.to_state)).toEqual(['assigned', 'setup', 'running', 'uploading', 'done']);
   });
 
+  it('runs a sequence of jobs in one call, each with its own token, going on past a stopped one', async () => {
+    const { busybox } = await testEnv.qemu();
+    const settings = {
+      DISTRI: 'busybox',
+      KERNEL: 'busybox-linux',
+      INITRD: 'busybox-initrd.gz',
+      APPEND: busybox.append,
+      QEMUCPUS: '2',
+      QEMURAM: '256',
+      NUMDISKS: '0',
+      NOVIDEO: '1',
+      TIMEOUT_SCALE: '3',
+    };
+    const first = await assignedJob({ TEST: 'seq-first', ...settings });
+    const second = await assignedJob({ TEST: 'seq-second', ...settings });
+    // the scheduler skipped the second one meanwhile (as when its directly chained parent failed)
+    await s.database.transaction((q) =>
+      changeJobStates(q, [{ id: second.id, state: 'cancelled', result: 'skipped' }], 'scheduler'),
+    );
+    const dir = join(work, 'sequence');
+    const args = ['worker', 'run-job', '--api', s.url, '--job', String(first.id), '--job', String(second.id)];
+    const noTokens = await kubeqaCli([...args, '--work-dir', dir], {
+      ...process.env,
+      [`KUBEQA_JOB_TOKEN_${first.id}`]: first.token,
+    });
+    expect(noTokens.code).toBe(2);
+    expect(noTokens.stderr).toContain(`KUBEQA_JOB_TOKEN_<id> is not set for job ${second.id}`);
+    const run = await kubeqaCli([...args, '--work-dir', dir, '--asset-dir', assets], {
+      ...process.env,
+      [`KUBEQA_JOB_TOKEN_${first.id}`]: first.token,
+      [`KUBEQA_JOB_TOKEN_${second.id}`]: second.token,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const one: Json = (await s.api('GET', `jobs/${first.id}`)).body.job;
+    const two: Json = (await s.api('GET', `jobs/${second.id}`)).body.job;
+    expect([one.state, one.result]).toEqual(['done', 'passed']);
+    expect([two.state, two.result]).toEqual(['cancelled', 'skipped']);
+    expect(readdirSync(dir).sort()).toEqual([`job-${first.id}`, `job-${second.id}`]);
+  });
+
   it('stops the job and QEMU when the API answers 409 (cancelled there), and exits 0', async () => {
     const { busybox } = await testEnv.qemu();
     const { id, token } = await assignedJob({
