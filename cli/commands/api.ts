@@ -1,14 +1,17 @@
 // `kubeqa api`: a signed request to a kubeqa (or openQA) API, as `openqa-cli api` does it.
 //   kubeqa api [--host URL] [--apikey K --apisecret S] [-X METHOD] [--json] [-d DATA] [--pretty] PATH [KEY=VALUE…]
 // Keys come from the options, else from client.conf: ~/.config/kubeqa/client.conf, then openQA's
-// ($OPENQA_CONFIG/client.conf, ~/.config/openqa/client.conf, /etc/openqa/client.conf), in the INI
+// ($OPENQA_CONFIG/client.conf, ~/.config/openqa/client.conf, /etc/openqa/client.conf), then the one
+// `kubeqa up` writes into its data directory ($KUBEQA_HOME/client.conf), in the INI
 // format `[host]\nkey = …\nsecret = …` where the section is the host (with or without scheme/port).
+
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../../domain/auth/hmac.js';
 import { KubeqaError } from '../../domain/errors.js';
+import { dataHome } from '../../runtime/paths.js';
 import type { Command } from '../command.js';
 
 const HELP = `usage: kubeqa api [options] PATH [KEY=VALUE ...]
@@ -60,6 +63,8 @@ export function configFiles(env: NodeJS.ProcessEnv = process.env, home = homedir
   const files = [join(env.XDG_CONFIG_HOME || join(home, '.config'), 'kubeqa', 'client.conf')];
   if (env.OPENQA_CONFIG) files.push(join(env.OPENQA_CONFIG, 'client.conf'));
   files.push(join(home, '.config', 'openqa', 'client.conf'), '/etc/openqa/client.conf');
+  // the embedded default's own (kubeqa up writes it into its data directory)
+  files.push(join(dataHome(env), 'client.conf'));
   return files;
 }
 

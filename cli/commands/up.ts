@@ -139,14 +139,16 @@ export const upCommand: Command = {
       onAssigned: executor.onAssigned,
       onStopped: executor.onStopped,
     });
+    // kubeqa api finds the key in the default data directory's client.conf; elsewhere, say where
+    const apiCommand = dataDir === dataHome() ? 'kubeqa api' : `KUBEQA_HOME=${dataDir} kubeqa api`;
     process.stdout.write(
       `kubeqa is up: ${url}\n  data: ${dataDir}\n  health: ${url}/healthz\n  API: ${url}/api/v1 (key and secret of the admin in ${clientConf}, openQA's client.conf format)\n` +
         `  API key: ${apiKey.key} (secret in ${clientConf})\n` +
         `  local executor: ${slots} slot(s) of class ${classes.join(',')}; QEMU accelerator ${accelerator.accel}\n` +
         (values['no-demo']
           ? ''
-          : `  demo: kubeqa api --host ${url} -X POST isos DISTRI=busybox VERSION=1 FLAVOR=initramfs ARCH=x86_64 BUILD=1\n` +
-            `        kubeqa api --host ${url} -X POST isos DISTRI=debian-installer VERSION=12 FLAVOR=netboot ARCH=x86_64 BUILD=1\n`),
+          : `  demo: ${apiCommand} --host ${url} -X POST isos DISTRI=busybox VERSION=1 FLAVOR=initramfs ARCH=x86_64 BUILD=1\n` +
+            `        ${apiCommand} --host ${url} -X POST isos DISTRI=debian-installer VERSION=12 FLAVOR=netboot ARCH=x86_64 BUILD=1\n`),
     );
     await untilStopSignal();
     log.info({}, 'stopping: runners first (their jobs end as terminated prematurely), then the scheduler');

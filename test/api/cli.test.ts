@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsFor, parseClientConf } from '../../cli/commands/api.js';
+import { configFiles, credentialsFor, parseClientConf } from '../../cli/commands/api.js';
 import { startServer, type TestServer } from './server.js';
 
 let s: TestServer;
@@ -42,6 +42,12 @@ describe('kubeqa api', () => {
     writeFileSync(file, '[example.org]\nkey=K2\nsecret=S2\n');
     expect(credentialsFor(new URL('https://example.org'), [file])).toEqual({ key: 'K2', secret: 'S2' });
     expect(credentialsFor(new URL('https://other.org'), [file])).toBeUndefined();
+  });
+
+  it('looks last in the client.conf that kubeqa up writes into its data directory', () => {
+    const files = configFiles({ KUBEQA_HOME: join(home, 'data') }, home);
+    expect(files.at(-1)).toBe(join(home, 'data', 'client.conf'));
+    expect(files[0]).toBe(join(home, '.config', 'kubeqa', 'client.conf'));
   });
 
   it('sends signed requests with keys from openQA client.conf and from kubeqa client.conf', async () => {
