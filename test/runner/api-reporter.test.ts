@@ -56,13 +56,22 @@ function resultDir(name: string, screenshot: Buffer): string {
   );
   writeFileSync(join(dir, 'testresults', 'boot-1.png'), screenshot);
   writeFileSync(join(dir, 'testresults', 'boot-2.txt'), 'login: ok\n');
+  // the distribution's needles (outside the result directory), named by the steps
+  const needles = join(work, `${name}-needles`);
+  mkdirSync(needles, { recursive: true });
+  for (const needle of ['boot-prompt', 'boot-menu']) {
+    writeFileSync(join(needles, `${needle}.json`), JSON.stringify({ tags: [needle], area: [] }));
+    writeFileSync(join(needles, `${needle}.png`), Buffer.from(`png-of-${needle}`));
+  }
   const boot: ModuleResultFile = {
     details: [
       {
         result: 'ok',
         screenshot: 'boot-1.png',
         needle: 'boot-prompt',
+        json: join(needles, 'boot-prompt.json'),
         area: [{ x: 1, y: 2, w: 3, h: 4, similarity: 97, result: 'ok' }],
+        needles: [{ name: 'boot-menu', json: join(needles, 'boot-menu.json'), error: 0.4, area: [] }],
       },
       { result: 'ok', title: 'wait_serial', text: 'boot-2.txt' },
     ],
@@ -135,6 +144,13 @@ describe('ApiReporter', () => {
     expect(boot.details[0].similarity).toBe(97);
     expect(boot.details[0].screenshot).toMatch(/^[0-9a-f]{64}$/);
     expect(boot.details[1].text).toBe('login: ok\n');
+    // the matched needle and the candidate are there for the step view
+    for (const needle of ['boot-prompt', 'boot-menu']) {
+      const png = await fetch(`${s.url}/api/v1/jobs/${id}/artefacts/needles/${needle}.png`);
+      expect(Buffer.from(await png.arrayBuffer()).toString()).toBe(`png-of-${needle}`);
+      const json = await fetch(`${s.url}/api/v1/jobs/${id}/artefacts/needles/${needle}.json`);
+      expect(((await json.json()) as { tags: string[] }).tags).toEqual([needle]);
+    }
 
     reporter.onProgress({ type: 'module-start', name: 'shell', category: 'console', index: 1, total: 2 });
     reporter.onProgress({ type: 'module-end', name: 'shell', result: 'ok', seconds: 1 });

@@ -10,7 +10,7 @@
 // X-Kubeqa-Job-Token header; it is never part of a log line or an error message.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { KubeqaError } from '../../domain/errors.js';
 import type { JobResultFile, ModuleResultFile, TestOrderEntry } from '../../domain/runner/results.js';
 import type { ProgressEvent } from './recorder.js';
@@ -260,6 +260,20 @@ export class ApiReporter {
         if (f && !hashes.has(f) && existsSync(join(testresults, f)))
           hashes.set(f, await this.upload(`testresults/${f}`, join(testresults, f)));
       }
+    }
+    // the needles the steps name (matched and closest candidates), for the step view's overlay,
+    // side-by-side and difference views: needles/<name>.json and .png
+    const needles = new Map<string, string>();
+    for (const detail of file.details) {
+      if (detail.needle && detail.json) needles.set(detail.needle, detail.json);
+      for (const candidate of detail.needles ?? [])
+        if (candidate.json) needles.set(candidate.name, candidate.json);
+    }
+    for (const [needle, json] of needles) {
+      const png = join(dirname(json), `${basename(json, '.json')}.png`);
+      if (!/^[A-Za-z0-9._-]+$/.test(needle) || !existsSync(json) || !existsSync(png)) continue;
+      await this.upload(`needles/${needle}.json`, json);
+      await this.upload(`needles/${needle}.png`, png);
     }
     await this.upload(`testresults/result-${name}.json`, resultFile);
     module.steps = statusSteps(
