@@ -253,6 +253,10 @@ describe('runner routes (per-job token)', () => {
       await q("update jobs set slot_id = 'routes-slot', sequence_index = 0 where id = $1", [job]);
       await changeJobStates(q, [{ id: job, state: 'assigned' }], 'scheduler');
     });
+    // the workers list shows the scheduler's slots by pool, with the job each one holds
+    expect((await s.api('GET', 'workers')).body.slots).toEqual([
+      expect.objectContaining({ id: 'routes-slot', pool: 'local', classes: [], alive: 1, jobs: [job] }),
+    ]);
     const runner = (
       method: string,
       path: string,

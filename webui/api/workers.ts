@@ -49,9 +49,45 @@ export async function workerRoutes(api: FastifyInstance, { database }: ApiContex
       return { id: row?.id };
     },
   );
-  api.get('/workers', { schema: { summary: 'list workers', tags: ['workers'] } }, async () => ({
-    workers: (await database.query<Record<string, unknown>>(`${select} order by host, instance`)).map(shape),
-  }));
+  api.get(
+    '/workers',
+    {
+      schema: {
+        summary: "list workers, and the scheduler's slots by pool (local executor, Worker pools)",
+        tags: ['workers'],
+      },
+    },
+    async () => ({
+      workers: (await database.query<Record<string, unknown>>(`${select} order by host, instance`)).map(
+        shape,
+      ),
+      // kubeqa's own places to run jobs: a slot is alive while it reports (2 minutes, as the
+      // scheduler's default slot timeout), and holds the jobs assigned to it in their order
+      slots: (
+        await database.query<{
+          id: string;
+          pool: string;
+          classes: string[];
+          last_seen: string;
+          alive: boolean;
+          jobs: number[];
+        }>(
+          `select s.id, s.pool, s.classes, s.last_seen, s.last_seen > now() - interval '2 minutes' as alive,
+                  coalesce(array_agg(j.id order by j.sequence_index) filter (where j.id is not null), '{}') as jobs
+             from slots s
+             left join jobs j on j.slot_id = s.id and j.state in ('assigned', 'setup', 'running', 'uploading')
+            group by s.id order by s.pool, s.id`,
+        )
+      ).map((r) => ({
+        id: r.id,
+        pool: r.pool,
+        classes: r.classes,
+        alive: r.alive ? 1 : 0,
+        jobs: r.jobs.map(Number),
+        last_seen: r.last_seen,
+      })),
+    }),
+  );
   api.get(
     '/workers/:id',
     { schema: { summary: 'one worker', tags: ['workers'], params: idParams } },

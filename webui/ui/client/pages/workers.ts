@@ -13,11 +13,72 @@ interface Worker {
   t_seen: string | null;
 }
 
+/** A place the scheduler runs jobs: a local executor slot, or a slot of a Worker pool. */
+interface Slot {
+  id: string;
+  pool: string;
+  classes: string[];
+  alive: number;
+  jobs: number[];
+  last_seen: string;
+}
+
+function slotsTable(slots: Slot[]) {
+  if (slots.length === 0) return h('p', { class: 'notice' }, 'No slot is registered.');
+  return h(
+    'table',
+    {},
+    h('caption', { class: 'visually-hidden' }, 'Slots by pool'),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Pool', 'Slot', 'State', 'Current job', 'Classes', 'Last report'].map((c) =>
+          h('th', { scope: 'col' }, c),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      slots.map((slot) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, slot.pool),
+          h('td', {}, slot.id),
+          h(
+            'td',
+            {},
+            slot.alive
+              ? badge(slot.jobs.length > 0 ? 'running' : 'passed', slot.jobs.length > 0 ? 'working' : 'idle')
+              : badge('none', 'not reporting'),
+          ),
+          h(
+            'td',
+            {},
+            slot.jobs.length === 0
+              ? '—'
+              : slot.jobs.map((id) => h('a', { href: `/tests/${id}`, 'data-link': true }, `job ${id} `)),
+          ),
+          h('td', {}, slot.classes.join(', ')),
+          h('td', {}, slot.last_seen),
+        ),
+      ),
+    ),
+  );
+}
+
 export function workersPage(ctx: PageContext): Page {
   const body = h('div', {});
   const load = async () => {
-    const { workers } = await get<{ workers: Worker[] }>('workers');
+    const { workers, slots } = await get<{ workers: Worker[]; slots?: Slot[] }>('workers');
     body.replaceChildren(
+      h('h2', {}, 'Slots (pools)'),
+      slotsTable(slots ?? []),
+      h('h2', {}, 'Registered workers'),
       workers.length === 0
         ? h('p', { class: 'notice' }, 'No worker has registered.')
         : h(
