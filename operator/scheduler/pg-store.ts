@@ -304,12 +304,24 @@ export class PgSchedulerStore implements SchedulerStore {
       // a later change of the same job in this commit starts from here
       current.set(change.jobId, { id: change.jobId, state: change.to.state, result: change.to.result });
     }
-    await changeJobStates(
-      q,
-      apply.map((c) => ({ id: c.jobId, state: c.to.state, result: c.to.result, reason: c.reason })),
-      'scheduler',
-      { at },
-    );
+    // changeJobStates checks and writes each job once per call: a job changed twice in this commit
+    // (handed back to scheduled, then stopped with its cluster) takes one call per step, in order
+    const rounds: StateChange[][] = [];
+    const steps = new Map<number, number>();
+    for (const change of apply) {
+      const step = steps.get(change.jobId) ?? 0;
+      steps.set(change.jobId, step + 1);
+      if (rounds[step]) rounds[step].push(change);
+      else rounds[step] = [change];
+    }
+    for (const round of rounds) {
+      await changeJobStates(
+        q,
+        round.map((c) => ({ id: c.jobId, state: c.to.state, result: c.to.result, reason: c.reason })),
+        'scheduler',
+        { at },
+      );
+    }
   }
 
   private async applyAssignments(

@@ -286,6 +286,53 @@ describe.each(flavours)('the scheduler on %s', (_name, open) => {
     await cancelJobs(database, [id!]);
   });
 
+  it('applies two changes of one job in one commit in order, as the decision gives them', async () => {
+    const store = new PgSchedulerStore(database);
+    const [id] = await database.transaction((q) =>
+      insertJobs(q, [job('twice', { WORKER_CLASS: 'none' })], [], { wakeScheduler: false }),
+    );
+    // a slot offering no class: the running scheduler cannot give it the job itself
+    await database.transaction((q) => registerSlots(q, [{ id: 'twice/0', pool: 'twice', classes: [] }]));
+    const outcome = {
+      now: Date.now(),
+      changes: [],
+      assignments: [],
+      clones: [],
+      priorities: [],
+      reasons: new Map<number, string>(),
+      priorityOffsets: new Map<number, number>(),
+      followedUp: [],
+    };
+    expect(
+      (await store.commit({ ...outcome, assignments: [{ slotId: 'twice/0', jobIds: [id!] }] })).conflicts,
+    ).toEqual([]);
+    // its slot went stale (back to scheduled), then its cluster failed (skipped), in one pass
+    const result = await store.commit({
+      ...outcome,
+      changes: [
+        {
+          jobId: id!,
+          from: { state: 'assigned', result: 'none' },
+          to: { state: 'scheduled', result: 'none' },
+          reason: 'slot twice/0 stopped reporting',
+        },
+        {
+          jobId: id!,
+          from: { state: 'scheduled', result: 'none' },
+          to: { state: 'cancelled', result: 'skipped' },
+          reason: 'parallel parent failed',
+        },
+      ],
+    });
+    expect(result.conflicts).toEqual([]);
+    expect(await rowOf(database, id!)).toMatchObject({
+      state: 'cancelled',
+      result: 'skipped',
+      slot_id: null,
+    });
+    await database.transaction((q) => removeSlots(q, ['twice/0']));
+  });
+
   it('leaves a record of legal transitions only', async () => {
     const report = await audit(database);
     expect(report.violations).toEqual([]);
