@@ -1,7 +1,6 @@
 // What people and programs do to jobs: cancel, restart (clone with dependencies), delete,
 // change priority, finish (set_done). Each runs in one transaction and publishes its events.
 
-import type { JobSettings } from '../domain/db/schema.js';
 import { KubeqaError } from '../domain/errors.js';
 import { type ClusterJob, restartSet, stopSet } from '../domain/jobs/clusters.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
@@ -11,7 +10,14 @@ import { isOkResult } from '../domain/jobs/state-machine.js';
 import { FINAL_STATES, type JobResult, type JobState } from '../domain/jobs/states.js';
 import type { OpenDatabase, QueryFn } from './connect.js';
 import { publishJobEvents } from './job-events.js';
-import { changeJobStates, insertJobs, type NewEdge, type NewJob, type StateChange } from './jobs.js';
+import {
+  changeJobStates,
+  insertJobs,
+  type JobRow,
+  type NewEdge,
+  type NewJob,
+  type StateChange,
+} from './jobs.js';
 
 const FINAL = FINAL_STATES as readonly string[];
 const NOT_STARTED = ['scheduled', 'assigned'];
@@ -261,23 +267,24 @@ export async function insertClones(
     wakeScheduler?: boolean;
   } = {},
 ): Promise<Map<number, number>> {
-  const originals = await q<{
-    id: number;
-    test: string;
-    distri: string;
-    version: string;
-    flavor: string;
-    arch: string;
-    build: string;
-    machine: string;
-    group_id: number | null;
-    priority: number;
-    scheduled_product_id: number | null;
-    result: string;
-    ancestors: number;
-    incomplete_ancestors: number;
-    settings: JobSettings;
-  }>(
+  const originals = await q<
+    Pick<
+      JobRow,
+      | 'id'
+      | 'test'
+      | 'distri'
+      | 'version'
+      | 'flavor'
+      | 'arch'
+      | 'build'
+      | 'machine'
+      | 'group_id'
+      | 'priority'
+      | 'scheduled_product_id'
+      | 'result'
+      | 'settings'
+    > & { ancestors: number; incomplete_ancestors: number }
+  >(
     `select id, test, distri, version, flavor, arch, build, machine, group_id, priority, scheduled_product_id,
             result, ancestors, incomplete_ancestors, settings
        from jobs where id = any($1::bigint[]) order by id for update`,

@@ -5,15 +5,17 @@
 // kubeqa package. Pure apart from existence checks (`exists` is injectable for tests).
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { assetTypeFromSetting } from '../../domain/assets/types.js';
 import { KubeqaError } from '../../domain/errors.js';
 import type { JobSettings } from '../../domain/runner/settings.js';
 
-/** The asset type (openQA's directory) of a setting, or undefined when it names no asset file. */
+/**
+ * The asset type (openQA's directory) of a setting whose value names a file, or undefined when it
+ * names none: the shared rule (domain/assets/types.ts) without REPO_n, which names a directory.
+ */
 export function assetTypeOf(key: string): 'iso' | 'hdd' | 'other' | undefined {
-  if (/^ISO(_\d+)?$/.test(key)) return 'iso';
-  if (/^HDD_\d+$/.test(key) || key === 'UEFI_PFLASH_VARS') return 'hdd';
-  if (key === 'KERNEL' || key === 'INITRD' || /^ASSET_\d+$/.test(key)) return 'other';
-  return undefined;
+  const type = assetTypeFromSetting(key, '');
+  return type === 'repo' ? undefined : type;
 }
 
 export interface ResolveOptions {
