@@ -3,10 +3,11 @@
 // always serves /healthz, /readyz, /metrics. Losing the lease stops it (the caller exits, and
 // Kubernetes restarts the pod), as controller-runtime does: a former leader never keeps
 // reconciling.
+
 import { type OpenDatabase, openPostgres } from '../db/connect.js';
+import { cancelJobs } from '../db/job-actions.js';
 import { subscribeJobEvents } from '../db/job-events.js';
 import { resourcesOfJobs } from '../db/job-resources.js';
-import { changeJobStates } from '../db/jobs.js';
 import { migrate } from '../db/migrate.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorConfig } from './config.js';
@@ -209,18 +210,9 @@ export async function runOperator(
   let scheduler: SchedulerHandle | undefined;
   const cancelJob = async (jobId: number) => {
     if (scheduler) return scheduler.loop.cancel(jobId);
-    // No scheduler in this process (tests of the controllers alone): cancel the job itself.
-    await database.transaction(async (q) => {
-      const rows = await q<{ id: number }>(
-        "select id from jobs where id = $1 and state not in ('done', 'cancelled') for update",
-        [jobId],
-      );
-      await changeJobStates(
-        q,
-        rows.map((r) => ({ id: Number(r.id), state: 'cancelled', result: 'user_cancelled' })),
-        'operator',
-      );
-    });
+    // No scheduler in this process (tests of the controllers alone): the API's cancel, with
+    // openQA's propagation to related jobs.
+    await cancelJobs(database, [jobId]);
   };
   let unsubscribe: (() => Promise<void>) | undefined;
 

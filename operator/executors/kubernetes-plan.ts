@@ -48,8 +48,6 @@ export interface PodPlan {
 export function planPods(input: {
   active: readonly ActiveJob[];
   pods: readonly PodSummary[];
-  /** States of jobs pods refer to that are not active (done, cancelled, scheduled, …). */
-  otherStates: ReadonlyMap<number, string>;
   /** Parallel dependency edges between active jobs. */
   parallel: ReadonlyArray<readonly [number, number]>;
   /** Job id → time before which its pod is not created again (after a failed attempt). */

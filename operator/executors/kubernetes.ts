@@ -225,16 +225,6 @@ export class KubernetesExecutor {
     const pods = this.podSummaries();
     this.knownJobs.clear();
     for (const pod of pods) for (const id of pod.jobIds) this.knownJobs.add(id);
-    const activeIds = new Set(active.map((j) => j.id));
-    const others = [...this.knownJobs].filter((id) => !activeIds.has(id));
-    const otherStates = new Map<number, string>();
-    if (others.length > 0) {
-      for (const r of await q<{ id: number; state: string }>(
-        'select id, state from jobs where id = any($1::bigint[])',
-        [others],
-      ))
-        otherStates.set(Number(r.id), r.state);
-    }
     const assigned = active.filter((j) => j.state === 'assigned').map((j) => j.id);
     const parallel =
       assigned.length < 2
@@ -249,7 +239,6 @@ export class KubernetesExecutor {
     const plan = planPods({
       active,
       pods,
-      otherStates,
       parallel,
       retryAt: this.retryAt,
       now: Date.now(),

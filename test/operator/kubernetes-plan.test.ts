@@ -19,7 +19,7 @@ const pod = (name: string, jobIds: number[], outcome: PodSummary['outcome']): Po
   outcome,
   deleting: false,
 });
-const base = { pods: [], otherStates: new Map(), parallel: [], retryAt: new Map(), now: 1000 };
+const base = { pods: [], parallel: [], retryAt: new Map(), now: 1000 };
 
 describe('planPods', () => {
   it('makes one pod per slot assignment, a directly chained sequence in order in one pod', () => {
@@ -95,7 +95,6 @@ describe('planPods', () => {
         pod('ns/kubeqa-job-2', [2], { kind: 'running' }),
         { ...pod('ns/kubeqa-job-3', [3], { kind: 'gone', reason: 'x' }), deleting: true },
       ],
-      otherStates: new Map([[1, 'cancelled']]),
     });
     expect(plan.remove).toEqual(['ns/kubeqa-job-1']);
     expect(plan.died).toEqual([]);
