@@ -97,17 +97,3 @@ export async function readAll(stream: Readable): Promise<Buffer> {
 export function streamOf(data: Buffer): Readable {
   return Readable.from([data]);
 }
-
-/** Wait for a condition with a deadline (never a bare sleep). */
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}

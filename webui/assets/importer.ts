@@ -180,12 +180,6 @@ export class AssetImporter {
         size: result.size,
         sha256: result.sha256,
       });
-      // The stored checksum is this content's, whatever an earlier import of the name had.
-      await database.query('update assets set checksum = $3 where type = $1 and name = $2', [
-        order.type,
-        order.name,
-        result.sha256,
-      ]);
       ok = true;
       log.info({ asset: key, source: label, size: result.size }, 'asset imported');
     } catch (error) {

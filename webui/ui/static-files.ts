@@ -1,7 +1,7 @@
 // Serves the built UI: hashed files under /static/ (cached for a year) and index.html for every
 // page address, so that the browser's router shows the page.
 import { readFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { KubeqaError } from '../../domain/errors.js';
 import { uiDist } from './build.js';
@@ -42,9 +42,10 @@ export interface StaticOptions {
 
 export async function staticRoutes(app: FastifyInstance, options: StaticOptions = {}): Promise<void> {
   const send = async (reply: FastifyReply, file: string, cache: string) => {
-    const dist = await uiDist();
+    const dist = resolve(await uiDist()); // no trailing separator
     const path = normalize(join(dist, file));
-    if (!path.startsWith(dist)) throw new KubeqaError('KQ_ERR_NOT_FOUND', 'no such file');
+    // inside the build directory, not a sibling sharing its name as a prefix
+    if (!path.startsWith(dist + sep)) throw new KubeqaError('KQ_ERR_NOT_FOUND', 'no such file');
     let data: Buffer;
     try {
       data = await readFile(path);

@@ -156,7 +156,8 @@ export async function stageAssets(options: StageAssetsOptions): Promise<StagedAs
   const unique = required.filter(
     (r, i) => required.findIndex((o) => o.type === r.type && o.name === r.name) === i,
   );
-  const deadline = Date.now() + (options.timeoutMs ?? 6 * 3600_000);
+  const timeoutMs = options.timeoutMs ?? 6 * 3600_000;
+  const deadline = Date.now() + timeoutMs;
   const records = new Map<string, AssetStateRecord | undefined>();
   let lastReason: string | undefined;
   let waitOn: RequiredAsset | undefined;
@@ -182,7 +183,7 @@ export async function stageAssets(options: StageAssetsOptions): Promise<StagedAs
     if (Date.now() >= deadline) {
       throw new KubeqaError(
         'KQ_ERR_UNREACHABLE',
-        `gave up after ${Math.round((options.timeoutMs ?? 0) / 1000)} s ${readiness.reason}`,
+        `gave up after ${Math.round(timeoutMs / 1000)} s ${readiness.reason}`,
       );
     }
     if (readiness.reason !== lastReason) {
