@@ -1,8 +1,10 @@
-// /api/v1/jobs/:id/comments: list, add, edit (own), delete (admin).
+// /api/v1/jobs/:id/comments: list, add, edit (own), delete (admin). Changes are announced to the
+// open pages (a UI event: comments are not job state).
 import type { FastifyInstance } from 'fastify';
 import { KubeqaError } from '../../domain/errors.js';
 import type { ApiContext } from '../app.js';
 import { requestParams, single } from '../params.js';
+import { publishUiEvent } from '../ui/event-fanout.js';
 import { idOf, idParams, need, settingsBody } from './common.js';
 
 export async function commentRoutes(api: FastifyInstance, { database }: ApiContext): Promise<void> {
@@ -35,6 +37,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
         'insert into comments (job_id, user_id, text) values ($1, $2, $3) returning id',
         [idOf(request), who.userId, text],
       );
+      await publishUiEvent(database, { type: 'job.comment', id: idOf(request) });
       return { id: row?.id };
     },
   );
@@ -58,6 +61,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
           'KQ_ERR_NOT_FOUND',
           `comment ${idOf(request, 'cid')} of job ${idOf(request)} does not exist or is not yours`,
         );
+      await publishUiEvent(database, { type: 'job.comment', id: idOf(request) });
       return { id: idOf(request, 'cid') };
     },
   );
@@ -75,6 +79,7 @@ export async function commentRoutes(api: FastifyInstance, { database }: ApiConte
           'KQ_ERR_NOT_FOUND',
           `comment ${idOf(request, 'cid')} of job ${idOf(request)} does not exist`,
         );
+      await publishUiEvent(database, { type: 'job.comment', id: idOf(request) });
       return { id: idOf(request, 'cid') };
     },
   );

@@ -19,6 +19,7 @@ import { assetsOfSettings } from '../../domain/products/settings.js';
 import type { ApiContext } from '../app.js';
 import { requestUrlDownloads } from '../assets/url-downloads.js';
 import { intParam, list, requestParams, single } from '../params.js';
+import { publishUiEvent } from '../ui/event-fanout.js';
 import { flag, idOf, idParams, need, settingsBody } from './common.js';
 
 const stringOrList = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
@@ -285,6 +286,7 @@ export async function jobRoutes(api: FastifyInstance, ctx: ApiContext): Promise<
       const prio = intParam(requestParams(request), 'prio');
       if (prio === undefined) throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'missing parameter: prio');
       await setPriority(database, idOf(request), prio);
+      await publishUiEvent(database, { type: 'job.priority', id: idOf(request) });
       return { result: 1 };
     },
   );

@@ -15,7 +15,7 @@ import { isJobResult } from '../../domain/jobs/states.js';
 import { idOf, idParams } from '../api/common.js';
 import type { ApiContext } from '../app.js';
 import { cookie, SESSION_COOKIE, sha256 } from '../auth/authenticate.js';
-import { EventFanout, publishUiEvent } from './event-fanout.js';
+import { EventFanout } from './event-fanout.js';
 import { LiveHub } from './live-hub.js';
 import { buildJobs, jobPage, overview } from './queries.js';
 
@@ -67,17 +67,6 @@ export async function uiApiRoutes(api: FastifyInstance, ctx: ApiContext): Promis
   });
   await events.start(database);
   api.addHook('onClose', async () => events.close());
-
-  // Comments and priority are not state changes: announce them for the open pages.
-  api.addHook('onResponse', async (request, reply) => {
-    if (request.method === 'GET' || reply.statusCode >= 300) return;
-    const m = /^\/api\/v1\/jobs\/(\d+)\/(comments|prio)\b/.exec(request.url);
-    if (!m) return;
-    await publishUiEvent(database, {
-      type: m[2] === 'prio' ? 'job.priority' : 'job.comment',
-      id: Number(m[1]),
-    }).catch((error: Error) => ctx.log.warn({ err: error.message }, 'could not announce a UI event'));
-  });
 
   api.get(
     '/ui/session',
