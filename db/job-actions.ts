@@ -6,7 +6,7 @@ import { type ClusterJob, restartSet, stopSet } from '../domain/jobs/clusters.js
 import type { MultiSettings } from '../domain/jobs/create-params.js';
 import { DependencyGraph, type DependencyKind } from '../domain/jobs/dependency-graph.js';
 import { cloneEdges } from '../domain/jobs/restart.js';
-import { isOkResult } from '../domain/jobs/state-machine.js';
+import { isOkResult, RESTART_IN_PLACE } from '../domain/jobs/state-machine.js';
 import { FINAL_STATES, type JobResult, type JobState } from '../domain/jobs/states.js';
 import type { OpenDatabase, QueryFn } from './connect.js';
 import { publishJobEvents } from './job-events.js';
@@ -195,17 +195,14 @@ export async function restartJobs(
           'restart with clone=1 or cancel them first',
         );
       }
-      await q(
-        `update jobs set state = 'scheduled', result = 'none', reason = null, t_started = null, t_finished = null,
-                assigned_worker_id = null, priority = coalesce($2, priority), t_updated = now()
-          where id = any($1::bigint[])`,
-        [chosen, r.prio ?? null],
-      );
-      await setSettings(q, chosen, r.set ?? {});
-      await publishJobEvents(
+      await changeJobStates(
         q,
-        chosen.map((id) => ({ type: 'job.state', id, state: 'scheduled', result: 'none' })),
+        chosen.map((id) => ({ id, state: 'scheduled', result: 'none', reason: null })),
+        RESTART_IN_PLACE,
       );
+      if (r.prio !== undefined)
+        await q('update jobs set priority = $2 where id = any($1::bigint[])', [chosen, r.prio]);
+      await setSettings(q, chosen, r.set ?? {});
       return { mapping: Object.fromEntries(chosen.map((id) => [String(id), id])), errors };
     }
     const mapping = await insertClones(q, chosen, cloneEdges(new Set(chosen), edges), {

@@ -6,7 +6,7 @@ import type { JobSettings } from '../domain/db/schema.js';
 import { KubeqaError } from '../domain/errors.js';
 import type { MultiSettings } from '../domain/jobs/create-params.js';
 import type { DependencyType } from '../domain/jobs/dependencies.js';
-import { assertTransition } from '../domain/jobs/state-machine.js';
+import { assertTransition, RESTART_IN_PLACE } from '../domain/jobs/state-machine.js';
 import type { JobResult, JobState } from '../domain/jobs/states.js';
 import type { QueryFn } from './connect.js';
 import { type JobEvent, publishJobEvents } from './job-events.js';
@@ -388,6 +388,8 @@ export interface ChangeOptions {
  * the whole call with KQ_ERR_ILLEGAL_TRANSITION and writes nothing. Sets the time of each state
  * once, clears the slot of a job handed back to `scheduled`, records an audit row per transition
  * (job_state_changes) and raises the follow-up flag when a job became final outside the scheduler.
+ * `by` = RESTART_IN_PLACE revives finished jobs (restart with clone=0): only final → scheduled/none
+ * is accepted then, and the run's reason, times and worker are cleared.
  */
 export async function changeJobStates(
   q: QueryFn,
@@ -401,6 +403,7 @@ export async function changeJobStates(
     [changes.map((c) => c.id)],
   );
   const byId = new Map(current.map((row) => [Number(row.id), row]));
+  const restartInPlace = by === RESTART_IN_PLACE;
   for (const change of changes) {
     const row = byId.get(change.id);
     if (!row)
@@ -409,15 +412,19 @@ export async function changeJobStates(
       change.id,
       { state: row.state, result: row.result },
       { state: change.state as JobState, result: (change.result ?? row.result) as JobResult },
+      undefined,
+      { restartInPlace },
     );
   }
   const rows = await q<{ id: number; state: string; result: string; reason: string | null }>(
     `with upd as (
-       update jobs j set state = x.state, result = coalesce(x.result, j.result), reason = coalesce(x.reason, j.reason),
+       update jobs j set state = x.state, result = coalesce(x.result, j.result),
+              reason = case when $7 then x.reason else coalesce(x.reason, j.reason) end,
               t_assigned = case when x.state = 'scheduled' then null when x.state = 'assigned' and j.t_assigned is null then t.at else j.t_assigned end,
-              t_setup = case when x.state = 'setup' and j.t_setup is null then t.at else j.t_setup end,
-              t_started = case when x.state = 'running' and j.t_started is null then t.at else j.t_started end,
-              t_finished = case when x.state in ('done', 'cancelled') and j.t_finished is null then t.at else j.t_finished end,
+              t_setup = case when $7 then null when x.state = 'setup' and j.t_setup is null then t.at else j.t_setup end,
+              t_started = case when $7 then null when x.state = 'running' and j.t_started is null then t.at else j.t_started end,
+              t_finished = case when $7 then null when x.state in ('done', 'cancelled') and j.t_finished is null then t.at else j.t_finished end,
+              assigned_worker_id = case when $7 then null else j.assigned_worker_id end,
               slot_id = case when x.state = 'scheduled' then null else j.slot_id end,
               sequence_index = case when x.state = 'scheduled' then null else j.sequence_index end,
               follow_up = j.follow_up or (x.state in ('done', 'cancelled') and $5 <> 'scheduler'),
@@ -438,6 +445,7 @@ export async function changeJobStates(
       changes.map((c) => c.reason ?? null),
       by,
       options.at ?? null,
+      restartInPlace,
     ],
   );
   const events: JobEvent[] = rows.map((r) => ({

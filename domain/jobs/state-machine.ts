@@ -4,9 +4,11 @@
 //   scheduled → assigned → setup → running → uploading → done
 //
 // and can leave any pending state for `cancelled`. `assigned` may fall back to `scheduled` (the
-// slot never picked the job up). `done` and `cancelled` are final: a restart creates a clone, it
-// never revives the job. Each state change also fixes the result: pending states carry `none`,
-// `done` carries a verdict, `cancelled` carries the reason it was stopped.
+// slot never picked the job up). `done` and `cancelled` are final: a restart creates a clone; the
+// one way out of a final state is a restart in place (openQA's restart with clone=0), which goes
+// back to `scheduled/none` and is recorded as made by RESTART_IN_PLACE. Each state change also
+// fixes the result: pending states carry `none`, `done` carries a verdict, `cancelled` carries the
+// reason it was stopped.
 import { KubeqaError } from '../errors.js';
 import { FINAL_STATES, isJobResult, isJobState, type JobResult, type JobState } from './states.js';
 
@@ -83,8 +85,23 @@ function allowedResults(from: JobState, to: JobState): readonly JobResult[] {
 
 export type TransitionCheck = { ok: true } | { ok: false; why: string };
 
+/**
+ * Who a restart in place (restart with clone=0) is recorded as (`job_state_changes.by`): the only
+ * maker of a step out of a final state.
+ */
+export const RESTART_IN_PLACE = 'restart_in_place';
+
+export interface TransitionOptions {
+  /** A restart in place: the step must go from a final state to scheduled/none. */
+  readonly restartInPlace?: boolean;
+}
+
 /** Whether a job may go from one status to the next; says why not when it may not. */
-export function checkTransition(from: JobStatus, to: JobStatus): TransitionCheck {
+export function checkTransition(
+  from: JobStatus,
+  to: JobStatus,
+  options: TransitionOptions = {},
+): TransitionCheck {
   if (!isJobState(from.state) || !isJobState(to.state))
     return {
       ok: false,
@@ -97,6 +114,13 @@ export function checkTransition(from: JobStatus, to: JobStatus): TransitionCheck
     };
   if (!isFinalState(from.state) && from.result !== 'none')
     return { ok: false, why: `a ${from.state} job cannot already have the result ${from.result}` };
+  if (options.restartInPlace) {
+    if (!isFinalState(from.state))
+      return { ok: false, why: `only a finished job can be restarted in place, not a ${from.state} one` };
+    if (to.state !== 'scheduled' || to.result !== 'none')
+      return { ok: false, why: 'a restart in place goes back to scheduled/none' };
+    return { ok: true };
+  }
   if (!NEXT_STATES[from.state].includes(to.state)) {
     const next = NEXT_STATES[from.state];
     return {
@@ -124,8 +148,14 @@ export interface TransitionLog {
 /**
  * Throws KQ_ERR_ILLEGAL_TRANSITION (and logs it, when given a log) unless `from → to` is legal.
  */
-export function assertTransition(jobId: number, from: JobStatus, to: JobStatus, log?: TransitionLog): void {
-  const check = checkTransition(from, to);
+export function assertTransition(
+  jobId: number,
+  from: JobStatus,
+  to: JobStatus,
+  log?: TransitionLog,
+  options: TransitionOptions = {},
+): void {
+  const check = checkTransition(from, to, options);
   if (check.ok) return;
   log?.warn(
     { jobId, from: `${from.state}/${from.result}`, to: `${to.state}/${to.result}`, why: check.why },
@@ -143,6 +173,8 @@ export interface TransitionRecord {
   readonly jobId: number;
   readonly from: JobStatus;
   readonly to: JobStatus;
+  /** Who made it (`job_state_changes.by`); RESTART_IN_PLACE makes a step out of a final state legal. */
+  readonly by?: string;
 }
 
 export interface AuditViolation {
@@ -167,7 +199,8 @@ export interface AuditOptions {
 
 /**
  * Checks a recorded sequence of transitions (in the order they happened): each step legal, each
- * step starting where the job's previous one ended, nothing after a final state.
+ * step starting where the job's previous one ended, nothing after a final state but a restart in
+ * place.
  */
 export function auditTransitions(
   records: readonly TransitionRecord[],
@@ -192,7 +225,9 @@ export function auditTransitions(
         why: `starts at ${record.from.state}/${record.from.result} but the job was ${previous.state}/${previous.result}`,
       });
     }
-    const check = checkTransition(record.from, record.to);
+    const check = checkTransition(record.from, record.to, {
+      restartInPlace: record.by === RESTART_IN_PLACE,
+    });
     if (!check.ok) violations.push({ index, jobId: record.jobId, why: check.why });
     last.set(record.jobId, record.to);
   });
