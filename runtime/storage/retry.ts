@@ -1,12 +1,15 @@
-// Retries with exponential backoff and jitter for transient storage and network failures.
+// Retries with exponential backoff and jitter for transient storage and network failures: the
+// one retry loop of kubeqa (S3 store, asset import, the runner's API reports).
 
 export interface RetryOptions {
-  /** Attempts in total (1 = no retry). */
+  /** Attempts in total (1 = no retry; Infinity: only budgetMs ends the retries). */
   attempts: number;
   /** Delay before the first retry, ms. */
   baseDelayMs: number;
   /** Upper bound of one delay, ms. */
   maxDelayMs: number;
+  /** Give up when the next attempt would start later than this after the first one, ms. */
+  budgetMs?: number;
   /** Whether this error is worth another attempt. */
   retryable?: (error: unknown) => boolean;
   /** Told about each failure that will be retried. */
@@ -41,6 +44,11 @@ const TRANSIENT_CODES = new Set([
   'XMinioServerNotInitialized',
 ]);
 
+/** Whether an HTTP status is worth another attempt (server-side trouble, not the request). */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
 /** Network errors, 5xx answers and S3's "slow down"; not 4xx answers or checksum mismatches. */
 export function isTransient(error: unknown): boolean {
   let current: unknown = error;
@@ -55,7 +63,7 @@ export function isTransient(error: unknown): boolean {
     if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
     const status =
       typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 0;
-    if (status >= 500 || status === 408 || status === 429) return true;
+    if (isTransientStatus(status)) return true;
     if (
       typeof e.message === 'string' &&
       /socket hang up|aborted|premature close|other side closed|fetch failed|terminated/i.test(e.message)
@@ -72,12 +80,14 @@ export async function withRetry<T>(
 ): Promise<T> {
   const o = { ...DEFAULT_RETRY, ...options };
   const retryable = o.retryable ?? isTransient;
+  const first = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await what(attempt);
     } catch (error) {
       if (attempt >= o.attempts || !retryable(error) || o.signal?.aborted) throw error;
       const delay = backoffDelay(attempt, o.baseDelayMs, o.maxDelayMs);
+      if (o.budgetMs !== undefined && Date.now() + delay - first > o.budgetMs) throw error;
       o.onRetry?.(error, attempt, delay);
       await new Promise<void>((resolve) => setTimeout(resolve, delay));
     }

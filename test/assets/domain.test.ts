@@ -4,7 +4,7 @@ import { orphanedObjects, selectAssetsToDelete } from '../../domain/assets/clean
 import { lruOrder, planEviction } from '../../domain/assets/eviction.js';
 import { assetKey, assetTypeFromSetting, validateAssetName } from '../../domain/assets/types.js';
 import { hostAllowed, planUrlDownloads } from '../../domain/assets/url-settings.js';
-import { backoffDelay, isTransient } from '../../runtime/storage/retry.js';
+import { backoffDelay, isTransient, isTransientStatus, withRetry } from '../../runtime/storage/retry.js';
 
 const GiB = 1024 ** 3;
 
@@ -210,6 +210,42 @@ describe('retries', () => {
     expect(
       isTransient(Object.assign(new Error('checksum mismatch'), { code: 'KQ_ERR_CHECKSUM_MISMATCH' })),
     ).toBe(false);
+    expect([500, 502, 503, 429, 408].every(isTransientStatus)).toBe(true);
+    expect([400, 401, 403, 404, 409].some(isTransientStatus)).toBe(false);
+  });
+
+  it('with a time budget and no attempt limit, gives up when the next attempt would start too late', async () => {
+    let attempts = 0;
+    const retried: number[] = [];
+    const failing = withRetry(
+      async () => {
+        attempts++;
+        throw Object.assign(new Error('busy'), { status: 503 });
+      },
+      {
+        attempts: Number.POSITIVE_INFINITY,
+        baseDelayMs: 10,
+        maxDelayMs: 20,
+        budgetMs: 80,
+        onRetry: (_e, attempt) => retried.push(attempt),
+      },
+    );
+    await expect(failing).rejects.toThrow('busy');
+    // it ended (without the budget it would retry for ever), after more than one attempt
+    expect(attempts).toBeGreaterThan(2);
+    expect(retried).toEqual(Array.from({ length: attempts - 1 }, (_, i) => i + 1));
+    // a permanent error ends it at once, whatever the budget
+    let once = 0;
+    await expect(
+      withRetry(
+        async () => {
+          once++;
+          throw Object.assign(new Error('gone'), { status: 404 });
+        },
+        { attempts: Number.POSITIVE_INFINITY, budgetMs: 60_000 },
+      ),
+    ).rejects.toThrow('gone');
+    expect(once).toBe(1);
   });
 });
 

@@ -17,7 +17,7 @@ import { type HttpRelay, startRelay } from './http-relay.js';
 let s: TestServer;
 let relay: HttpRelay;
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-reporter-test-'));
-const FAST = { baseMs: 20, maxMs: 100, budgetMs: 5000 };
+const FAST = { baseDelayMs: 20, maxDelayMs: 100, budgetMs: 5000 };
 
 beforeAll(async () => {
   s = await startServer('runner_reporter');
@@ -236,7 +236,7 @@ describe('ApiReporter', () => {
       jobId: id,
       token,
       resultDir: join(work, 'none'),
-      retry: { baseMs: 10, maxMs: 20, budgetMs: 60 },
+      retry: { baseDelayMs: 10, maxDelayMs: 20, budgetMs: 60 },
     });
     relay.failNext(50, 503);
     await expect(reporter.setState('setup')).rejects.toThrow(/failed \d+ times \(HTTP 503/);

@@ -1,11 +1,9 @@
-// The pure parts of the runner's reports: result names, steps, which files are results, retry delays.
+// The pure parts of the runner's reports: result names, steps, which files are results.
 import { describe, expect, it } from 'vitest';
 import {
   apiModuleResult,
   isResultFile,
-  isRetryableStatus,
   MAX_INLINE_TEXT,
-  retryDelay,
   statusSteps,
 } from '../../worker-image/runner/report-status.js';
 
@@ -56,12 +54,5 @@ describe('report-status', () => {
       expect(isResultFile(ok), ok).toBe(true);
     for (const no of ['qemu.pid', 'hd0.qcow2', 'qmp.sock', '../etc/passwd', 'testresults/../../x', '/abs'])
       expect(isResultFile(no), no).toBe(false);
-  });
-
-  it('doubles the retry delay up to its cap; retries only server-side trouble', () => {
-    const policy = { baseMs: 100, maxMs: 1000, budgetMs: 10_000 };
-    expect([1, 2, 3, 4, 5, 6].map((a) => retryDelay(a, policy))).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect([500, 502, 503, 429, 408].every(isRetryableStatus)).toBe(true);
-    expect([400, 401, 403, 404, 409].some(isRetryableStatus)).toBe(false);
   });
 });

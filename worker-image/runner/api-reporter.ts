@@ -13,15 +13,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { KubeqaError } from '../../domain/errors.js';
 import type { JobResultFile, ModuleResultFile, TestOrderEntry } from '../../domain/runner/results.js';
+import { isTransientStatus, type RetryOptions, withRetry } from '../../runtime/storage/retry.js';
 import type { ProgressEvent } from './recorder.js';
 import {
   apiModuleResult,
-  DEFAULT_RETRY,
   isResultFile,
-  isRetryableStatus,
   moduleFlags,
-  type RetryPolicy,
-  retryDelay,
   type StatusModule,
   statusSteps,
 } from './report-status.js';
@@ -37,6 +34,18 @@ export class JobStopped extends Error {
   }
 }
 
+/** How the reporter retries (runtime/storage/retry.ts): delays, and how long it keeps trying. */
+export type ReportRetry = Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs'> & { budgetMs: number };
+
+export const DEFAULT_REPORT_RETRY: ReportRetry = {
+  baseDelayMs: 500,
+  maxDelayMs: 15_000,
+  budgetMs: 5 * 60_000,
+};
+
+/** One attempt that failed in a way worth another (network error, server-side status). */
+class AttemptFailed extends Error {}
+
 export interface ApiReporterOptions {
   /** kubeqa's base URL (http://host:port, with or without /api/v1). */
   apiUrl: string;
@@ -45,7 +54,7 @@ export interface ApiReporterOptions {
   token: string;
   resultDir: string;
   log?: (line: string) => void;
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<ReportRetry>;
   /** Called once when the server answers 409 (the job was stopped or cancelled). */
   onStopped?: (error: JobStopped) => void;
   /** While the job runs, repeat the status at least this often (a sign of life; default 30 s, 0: never). */
@@ -64,7 +73,7 @@ export function apiBase(apiUrl: string): string {
 export class ApiReporter {
   private reason: string | undefined;
   private readonly base: string;
-  private readonly retry: RetryPolicy;
+  private readonly retry: ReportRetry;
   private readonly log: (line: string) => void;
   private state: ReportedState = 'assigned';
   private readonly modules = new Map<string, StatusModule>();
@@ -86,7 +95,7 @@ export class ApiReporter {
       );
     }
     this.base = apiBase(options.apiUrl);
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.retry = { ...DEFAULT_REPORT_RETRY, ...options.retry };
     this.log = options.log ?? (() => undefined);
   }
 
@@ -346,9 +355,9 @@ export class ApiReporter {
       headers['content-type'] = 'application/octet-stream';
       payload = new Uint8Array(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength);
     }
-    const first = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      let problem: string;
+    let attempts = 0;
+    const attempt = async (): Promise<{ status: number; body: unknown }> => {
+      attempts++;
       try {
         const res = await fetch(url, { method, headers, body: payload });
         const text = await res.text();
@@ -365,7 +374,7 @@ export class ApiReporter {
           this.options.onStopped?.(this.stoppedError);
           throw this.stoppedError;
         }
-        if (!isRetryableStatus(res.status)) {
+        if (!isTransientStatus(res.status)) {
           const denied = res.status === 401 || res.status === 403;
           throw new KubeqaError(
             denied ? 'KQ_ERR_UNAUTHORIZED' : 'KQ_ERR_INVALID_ARGUMENT',
@@ -373,21 +382,28 @@ export class ApiReporter {
             denied ? 'the job token is wrong or was replaced by a newer one' : undefined,
           );
         }
-        problem = `HTTP ${res.status} ${message}`;
+        throw new AttemptFailed(`HTTP ${res.status} ${message}`);
       } catch (error) {
-        if (error instanceof JobStopped || error instanceof KubeqaError) throw error;
-        problem = causeText(error);
+        if (error instanceof JobStopped || error instanceof KubeqaError || error instanceof AttemptFailed)
+          throw error;
+        throw new AttemptFailed(causeText(error));
       }
-      const delay = retryDelay(attempt, this.retry);
-      if (Date.now() + delay - first > this.retry.budgetMs) {
-        throw new KubeqaError(
-          'KQ_ERR_UNREACHABLE',
-          `${what} failed ${attempt} times (${problem})`,
-          "check that kubeqa's API is reachable from the runner (--api / KUBEQA_API_URL)",
-        );
-      }
-      this.log(`${what}: ${problem}; retrying in ${delay} ms`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+    };
+    try {
+      return await withRetry(attempt, {
+        ...this.retry,
+        attempts: Number.POSITIVE_INFINITY,
+        retryable: (error) => error instanceof AttemptFailed,
+        onRetry: (error, _n, delay) =>
+          this.log(`${what}: ${(error as Error).message}; retrying in ${delay} ms`),
+      });
+    } catch (error) {
+      if (!(error instanceof AttemptFailed)) throw error;
+      throw new KubeqaError(
+        'KQ_ERR_UNREACHABLE',
+        `${what} failed ${attempts} times (${error.message})`,
+        "check that kubeqa's API is reachable from the runner (--api / KUBEQA_API_URL)",
+      );
     }
   }
 }

@@ -1,6 +1,6 @@
 // What the runner tells the API about a job, computed from what runJob writes (pure; no I/O):
 // module results in the API's names, a result file's steps as status steps, which files of the
-// result directory are artefacts, and the retry delays of the API client.
+// result directory are artefacts.
 import type { ModuleFlags, ModuleResultName, StepDetail } from '../../domain/runner/results.js';
 
 /** A module as POST /jobs/:id/status takes it (db/results.ts ModuleStatus). */
@@ -97,25 +97,4 @@ export function isResultFile(relativePath: string): boolean {
   return /^(autoinst-log\.txt|serial\d*\.txt|serial_terminal\.txt|vars\.json|job-result\.json|video\.webm)$/.test(
     relativePath,
   );
-}
-
-export interface RetryPolicy {
-  /** First delay. */
-  baseMs: number;
-  /** Longest delay between two attempts. */
-  maxMs: number;
-  /** Give up when the next attempt would start later than this after the first one. */
-  budgetMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 15_000, budgetMs: 5 * 60_000 };
-
-/** Delay before retry number `attempt` (1 = first retry): doubling from baseMs, capped at maxMs. */
-export function retryDelay(attempt: number, policy: RetryPolicy): number {
-  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-}
-
-/** Whether an HTTP status is worth retrying (server-side trouble, not our request). */
-export function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 429 || status === 408;
 }
