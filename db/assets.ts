@@ -153,15 +153,6 @@ export async function registerProducedAsset(
   return id;
 }
 
-/** The secret of an API key that has not expired (for the asset file route's signature check). */
-export async function apiKeySecret(q: QueryFn, key: string): Promise<string | undefined> {
-  const [row] = await q<{ secret: string }>(
-    'select secret from api_keys where key = $1 and (t_expiration is null or t_expiration > now())',
-    [key],
-  );
-  return row?.secret;
-}
-
 /** Whether `token` is the job token of a job that is assigned or running (a test pod's credentials). */
 export async function activeJobToken(q: QueryFn, token: string): Promise<boolean> {
   const rows = await q(

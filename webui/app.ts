@@ -4,7 +4,7 @@
 
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { activeJobToken, apiKeySecret } from '../db/assets.js';
+import { activeJobToken } from '../db/assets.js';
 import type { OpenDatabase } from '../db/connect.js';
 import { KubeqaError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
@@ -27,7 +27,7 @@ import { assetDownloadRoute } from './assets/download-route.js';
 import { AssetImporter } from './assets/importer.js';
 import { assetUploadRoute } from './assets/upload-route.js';
 import { installAudit } from './audit.js';
-import { type AuthOptions, authenticate } from './auth/authenticate.js';
+import { type AuthOptions, apiKeyWithUser, authenticate } from './auth/authenticate.js';
 import { OidcClient, type OidcConfig } from './auth/oidc.js';
 import { type BlobStore, dirBlobStore } from './blob-store.js';
 import { installErrorHandling } from './errors.js';
@@ -137,7 +137,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await app.register(assetDownloadRoute, {
       store,
-      lookupSecret: (key) => apiKeySecret(options.database.query, key),
+      lookupKey: (key) => apiKeyWithUser(options.database, key),
       verifyJobToken: (token) => activeJobToken(options.database.query, token),
     });
     await app.register(assetUploadRoute, {

@@ -23,6 +23,7 @@ const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'kubeqa-remote-'));
 const KEY = '1234567890ABCDEF';
 const SECRET = 'FEDCBA0987654321';
+const EXPIRED_KEY = 'EXPIRED000000000';
 const JOB_TOKEN = 'job-42-token';
 const data = randomData(6 * MiB, 99);
 let web: FastifyInstance;
@@ -60,7 +61,12 @@ beforeAll(async () => {
   web = Fastify({ https: { key: readFileSync(keyFile), cert: readFileSync(caFile) } });
   await web.register(assetDownloadRoute, {
     store,
-    lookupSecret: (key) => (key === KEY ? SECRET : undefined),
+    lookupKey: (key) =>
+      key === KEY
+        ? { secret: SECRET, expired: false }
+        : key === EXPIRED_KEY
+          ? { secret: SECRET, expired: true }
+          : undefined,
     verifyJobToken: (token) => token === JOB_TOKEN,
   });
   baseUrl = await web.listen({ host: '127.0.0.1', port: 0 });
@@ -124,18 +130,26 @@ describe('remote mode over the web API', () => {
     expect(ranged.headers['x-kubeqa-sha256']).toBe(sha256(data));
   });
 
-  it('refuses requests without a signature, with a wrong secret, a stale time or an unknown key', async () => {
+  it('refuses requests without a signature, with a wrong secret, a stale time, an unknown or expired key, as the API does', async () => {
     const none = await get({});
     expect(none.status).toBe(401);
     expect(none.body.toString()).toMatch(/authentication required/);
     const wrong = await get({ ...signRequest(KEY, 'not-the-secret', PATH) });
     expect(wrong.status).toBe(403);
-    expect(wrong.body.toString()).toMatch(/signature does not match/);
+    expect(wrong.body.toString()).toMatch(/invalid API-key signature for this path/);
     const stale = await get({ ...signRequest(KEY, SECRET, PATH, Math.floor(Date.now() / 1000) - 1000) });
     expect(stale.status).toBe(403);
-    expect(stale.body.toString()).toMatch(/more than 300 s away/);
+    expect(stale.body.toString()).toMatch(/timestamp mismatch: X-API-Microtime is more than 300 s/);
     const unknown = await get({ ...signRequest('NOSUCHKEY', SECRET, PATH) });
     expect(unknown.status).toBe(403);
+    expect(unknown.body.toString()).toMatch(/unknown API key/);
+    const expired = await get({ ...signRequest(EXPIRED_KEY, SECRET, PATH) });
+    expect(expired.status).toBe(403);
+    expect(expired.headers['x-kubeqa-error']).toMatch(/the API key has expired/);
+    const { 'X-API-Hash': _dropped, ...half } = signRequest(KEY, SECRET, PATH);
+    const incomplete = await get(half);
+    expect(incomplete.status).toBe(403);
+    expect(incomplete.body.toString()).toMatch(/incomplete API-key signature/);
     // A signature is for one path: reusing it for another asset fails.
     const replayed = await get({ ...signRequest(KEY, SECRET, PATH) }, '/api/v1/assets/iso/other.iso/file');
     expect(replayed.status).toBe(403);
@@ -152,7 +166,9 @@ describe('remote mode over the web API', () => {
         name: 'remote.iso',
         dest: join(dir, 'cache2', 'pool', 'j', 'remote.iso'),
       }),
-    ).rejects.toThrow(/^cache failure: .*refused iso\/remote.iso: 403 API key signature refused/);
+    ).rejects.toThrow(
+      /^cache failure: .*refused iso\/remote.iso: 403 invalid API-key signature for this path/,
+    );
   });
 
   it('lets a test pod fetch with its job token, and refuses another token', async () => {

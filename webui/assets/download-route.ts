@@ -1,21 +1,21 @@
 // A fastify plugin that serves asset files to remote workers (their cache in remote mode):
 //   GET|HEAD /api/v1/assets/:type/:name/file
-// Requests must be signed with an API key as openQA's clients sign them (domain/auth/hmac.ts), or
-// carry a test pod's job token when the server passes `verifyJobToken`:
-// no signature → 401, unknown key, wrong signature or a time outside ±300 s → 403. Range requests
-// (`bytes=N-`) let an interrupted download resume. The key lookup is injected, so the server wires
-// it to its API-key table and tests to a map.
+// Requests must be signed with an API key as openQA's clients sign them, checked by the API's own
+// verifier (verifyApiKeyRequest in webui/auth/authenticate.ts), or carry a test pod's job token
+// when the server passes `verifyJobToken`: no signature → 401, unknown or expired key, wrong
+// signature or a time outside ±300 s → 403 with the API's reason. Range requests (`bytes=N-`) let
+// an interrupted download resume. The key lookup is injected, so the server wires it to its
+// API-key table (apiKeyWithUser) and tests to a map.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { assetKey, isAssetType } from '../../domain/assets/types.js';
-import { verifySignature } from '../../domain/auth/hmac.js';
-import { KubeqaError } from '../../domain/errors.js';
+import { isKubeqaError, KubeqaError } from '../../domain/errors.js';
 import type { AssetStore } from '../../runtime/storage/store.js';
-import { signingCandidates } from '../auth/authenticate.js';
+import { type SigningKey, type SigningKeyLookup, verifyApiKeyRequest } from '../auth/authenticate.js';
 
 export interface AssetDownloadRouteOptions {
   store: AssetStore;
-  /** The secret of an API key, or undefined when there is no such (valid) key. */
-  lookupSecret: (apiKey: string) => Promise<string | undefined> | string | undefined;
+  /** An API key's secret and whether it expired, or undefined when there is no such key. */
+  lookupKey: SigningKeyLookup<SigningKey>;
   /**
    * Whether a test pod's job token (`Authorization: Bearer …`) may download assets; without this
    * option only API-key signatures are accepted.
@@ -48,38 +48,21 @@ export const assetDownloadRoute: FastifyPluginAsync<AssetDownloadRouteOptions> =
       await refuse(reply, 403, 'unknown or expired job token');
       return false;
     }
-    const key = header(request, 'x-api-key');
-    const time = header(request, 'x-api-microtime');
-    const hash = header(request, 'x-api-hash');
-    if (!key || !time || !hash) {
-      await refuse(
-        reply,
-        401,
-        'authentication required: sign the request with an API key (X-API-Key, X-API-Microtime, X-API-Hash)',
-      );
+    let signed: SigningKey | undefined;
+    try {
+      signed = await verifyApiKeyRequest(request, options.lookupKey, options.nowSeconds?.());
+    } catch (error) {
+      if (!isKubeqaError(error) || error.code !== 'KQ_ERR_UNAUTHORIZED') throw error;
+      await refuse(reply, 403, error.message);
       return false;
     }
-    const secret = await options.lookupSecret(key);
-    if (!secret) {
-      await refuse(reply, 403, 'unknown or expired API key');
-      return false;
-    }
-    // The same spellings of the path the API's own authentication accepts (openQA's clients differ).
-    let verdict: ReturnType<typeof verifySignature> = { ok: false, reason: 'bad-hash' };
-    for (const candidate of signingCandidates(request.url)) {
-      verdict = verifySignature(secret, candidate, time, hash, options.nowSeconds?.());
-      if (verdict.ok || verdict.reason !== 'bad-hash') break;
-    }
-    if (!verdict.ok) {
-      const why = {
-        stale: 'the request time is more than 300 s away from the server time (check the clock)',
-        'bad-hash': 'the signature does not match (wrong secret?)',
-        malformed: 'the signature headers are malformed',
-      }[verdict.reason];
-      await refuse(reply, 403, `API key signature refused: ${why}`);
-      return false;
-    }
-    return true;
+    if (signed) return true;
+    await refuse(
+      reply,
+      401,
+      'authentication required: sign the request with an API key (X-API-Key, X-API-Microtime, X-API-Hash)',
+    );
+    return false;
   };
 
   const serve = async (

@@ -55,50 +55,72 @@ export function cookie(request: FastifyRequest, name: string): string | undefine
 
 const denied = (message: string, hint?: string) => new KubeqaError('KQ_ERR_UNAUTHORIZED', message, hint);
 
+/** An API key as the signature check needs it (a lookup may return more of the row). */
+export interface SigningKey {
+  secret: string;
+  expired: boolean;
+}
+
+/** Finds an API key by its public part (undefined: no such key). */
+export type SigningKeyLookup<K extends SigningKey> = (key: string) => Promise<K | undefined> | K | undefined;
+
+/** The key with its user, as `authenticate` and the asset download route look it up. */
+export async function apiKeyWithUser(
+  database: OpenDatabase,
+  key: string,
+): Promise<(SigningKey & { user_id: number; username: string; role: string }) | undefined> {
+  const [row] = await database.query<SigningKey & { user_id: number; username: string; role: string }>(
+    `select k.secret, (k.t_expiration is not null and k.t_expiration < now()) as expired,
+            u.id as user_id, u.username, u.role
+       from api_keys k join users u on u.id = k.user_id where k.key = $1`,
+    [key],
+  );
+  return row;
+}
+
+/**
+ * openQA's API-key signature on a request (X-API-Key, X-API-Microtime, X-API-Hash over any spelling
+ * of the URL a client may have signed): undefined when the request carries none, the key's row
+ * when it holds; KQ_ERR_UNAUTHORIZED saying what is wrong otherwise.
+ */
+export async function verifyApiKeyRequest<K extends SigningKey>(
+  request: FastifyRequest,
+  lookup: SigningKeyLookup<K>,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<K | undefined> {
+  const key = header(request, 'x-api-key');
+  const hash = header(request, 'x-api-hash');
+  if (!key && !hash) return undefined;
+  const timestamp = header(request, 'x-api-microtime') ?? '';
+  if (!key || !hash)
+    throw denied('incomplete API-key signature', 'send X-API-Key, X-API-Microtime and X-API-Hash together');
+  const row = await lookup(key);
+  if (!row)
+    throw denied('unknown API key', 'create a key with `kubeqa` or in the UI and put it in client.conf');
+  if (row.expired) throw denied('the API key has expired', 'create a new API key');
+  let verdict: ReturnType<typeof verifySignature> = { ok: false, reason: 'bad-hash' };
+  for (const candidate of signingCandidates(request.url)) {
+    verdict = verifySignature(row.secret, candidate, timestamp, hash, nowSeconds);
+    if (verdict.ok || verdict.reason !== 'bad-hash') break;
+  }
+  if (verdict.ok) return row;
+  if (verdict.reason === 'stale') {
+    throw denied(
+      'timestamp mismatch: X-API-Microtime is more than 300 s from the server clock',
+      'sync the clocks (NTP)',
+    );
+  }
+  if (verdict.reason === 'malformed') throw denied('malformed X-API-Microtime or X-API-Hash');
+  throw denied('invalid API-key signature for this path', 'check the secret that goes with the key');
+}
+
 export async function authenticate(
   request: FastifyRequest,
   database: OpenDatabase,
   options: AuthOptions = {},
 ): Promise<Principal | undefined> {
-  const key = header(request, 'x-api-key');
-  const hash = header(request, 'x-api-hash');
-  if (key || hash) {
-    const timestamp = header(request, 'x-api-microtime') ?? '';
-    if (!key || !hash)
-      throw denied('incomplete API-key signature', 'send X-API-Key, X-API-Microtime and X-API-Hash together');
-    const [row] = await database.query<{
-      secret: string;
-      expired: boolean;
-      user_id: number;
-      username: string;
-      role: string;
-    }>(
-      `select k.secret, (k.t_expiration is not null and k.t_expiration < now()) as expired,
-              u.id as user_id, u.username, u.role
-         from api_keys k join users u on u.id = k.user_id where k.key = $1`,
-      [key],
-    );
-    if (!row)
-      throw denied('unknown API key', 'create a key with `kubeqa` or in the UI and put it in client.conf');
-    if (row.expired) throw denied('the API key has expired', 'create a new API key');
-    const now = options.now?.() ?? Math.floor(Date.now() / 1000);
-    let verdict: ReturnType<typeof verifySignature> = { ok: false, reason: 'bad-hash' };
-    for (const candidate of signingCandidates(request.url)) {
-      verdict = verifySignature(row.secret, candidate, timestamp, hash, now);
-      if (verdict.ok || verdict.reason !== 'bad-hash') break;
-    }
-    if (!verdict.ok) {
-      if (verdict.reason === 'stale') {
-        throw denied(
-          'timestamp mismatch: X-API-Microtime is more than 300 s from the server clock',
-          'sync the clocks (NTP)',
-        );
-      }
-      if (verdict.reason === 'malformed') throw denied('malformed X-API-Microtime or X-API-Hash');
-      throw denied('invalid API-key signature for this path', 'check the secret that goes with the key');
-    }
-    return principalOf(row, 'api-key');
-  }
+  const signed = await verifyApiKeyRequest(request, (key) => apiKeyWithUser(database, key), options.now?.());
+  if (signed) return principalOf(signed, 'api-key');
   const sessionId = cookie(request, SESSION_COOKIE);
   if (sessionId && !header(request, 'authorization')) {
     const [row] = await database.query<{
