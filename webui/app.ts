@@ -22,7 +22,7 @@ import { openApiRoutes, recordRoutes } from './api/openapi.js';
 import { runnerRoutes } from './api/runner.js';
 import { sessionRoutes } from './api/session.js';
 import { workerRoutes } from './api/workers.js';
-import { AssetCleanup, type CleanupOptions } from './assets/cleanup.js';
+import { AssetCleanup, type AssetCleanupOptions } from './assets/cleanup.js';
 import { assetDownloadRoute } from './assets/download-route.js';
 import { AssetImporter } from './assets/importer.js';
 import { assetUploadRoute } from './assets/upload-route.js';
@@ -63,7 +63,7 @@ export interface AppOptions {
     /** Hosts `*_URL` settings and url=… may download from (a domain and its subdomains). */
     downloadDomains?: string[];
     /** Group cleanup (runs after imports, uploads and finished jobs); false: never. */
-    cleanup?: false | (Omit<CleanupOptions, 'database' | 'store' | 'log'> & { intervalMs?: number });
+    cleanup?: false | Omit<AssetCleanupOptions, 'database' | 'store' | 'log'>;
   };
 }
 

@@ -2,8 +2,8 @@
 // STORE_HDD_n images uploaded by the runner helper with the job's token (streamed, multipart into
 // S3) and registered as ready assets of the job (so of its group); names the settings do not
 // publish and wrong tokens are refused. Cleanup keeps each group under its limit by recency,
-// never deletes assets of pending jobs or fixed ones, deletes orphaned files, and runs by itself
-// when a job finishes.
+// never deletes assets of pending jobs or fixed ones, deletes orphaned files; it runs by itself
+// when a job finishes, the orphan sweep at start and on a timer.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,7 +205,9 @@ describe('group cleanup', () => {
     expect(left).toEqual([]);
   });
 
-  it('runs by itself when a job finishes', { timeout: 60_000 }, async () => {
+  it('cleans groups by itself when a job finishes, and sweeps orphans only at start and on its timer', {
+    timeout: 60_000,
+  }, async () => {
     const g = await group('cleanup-b');
     await storedAsset('hdd', 'b-old.qcow2', 2 * MiB);
     await storedAsset('hdd', 'b-new.qcow2', 2 * MiB);
@@ -215,21 +217,48 @@ describe('group cleanup', () => {
       oldJob,
     ]);
     await server.database.query(`update job_groups set size_limit_gb = 0 where id = $1`, [g]);
-    const cleanup = new AssetCleanup({ database: server.database, store });
+    await store.put('iso/stray-before.iso', streamOf(randomData(MiB, 6)));
+    const cleanup = new AssetCleanup({ database: server.database, store, orphanGraceMs: 0 });
     await cleanup.start();
     try {
+      // at start: one group cleanup (both jobs still scheduled: nothing goes) and one sweep
+      await cleanup.idle();
+      expect([cleanup.groupRuns, cleanup.sweeps]).toEqual([1, 1]);
+      expect(await store.stat('iso/stray-before.iso')).toBeUndefined();
+      expect(await store.stat('hdd/b-old.qcow2')).toBeDefined();
+      await store.put('iso/stray-after.iso', streamOf(randomData(MiB, 7)));
       // The old job finishes: its asset goes (limit 0); the other one's job is still scheduled.
       await finish([oldJob]);
-      expect(await waitUntil(() => cleanup.runs >= 1, 30_000)).toBe(true);
+      expect(await waitUntil(() => cleanup.groupRuns >= 2, 30_000)).toBe(true);
       await cleanup.idle();
       expect(await store.stat('hdd/b-old.qcow2')).toBeUndefined();
       expect(await store.stat('hdd/b-new.qcow2')).toBeDefined();
+      // a finished job does not list the whole store: the orphan is still there
+      expect(cleanup.sweeps).toBe(1);
+      expect(await store.stat('iso/stray-after.iso')).toBeDefined();
       await finish([newJob]);
       expect(await waitUntil(async () => (await store.stat('hdd/b-new.qcow2')) === undefined, 30_000)).toBe(
         true,
       );
+      expect(cleanup.sweeps).toBe(1);
     } finally {
       await cleanup.stop();
+    }
+    // the timer sweeps
+    const timed = new AssetCleanup({
+      database: server.database,
+      store,
+      orphanGraceMs: 0,
+      orphanSweepIntervalMs: 200,
+    });
+    await timed.start();
+    try {
+      expect(await waitUntil(() => timed.sweeps >= 2, 30_000)).toBe(true);
+      await timed.idle();
+      expect(await store.stat('iso/stray-after.iso')).toBeUndefined();
+      expect(timed.groupRuns).toBe(1);
+    } finally {
+      await timed.stop();
     }
   });
 });

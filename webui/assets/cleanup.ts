@@ -5,8 +5,10 @@
 // older than a grace period (so a running import is never hit). domain/assets/cleanup.ts decides;
 // this gathers the rows and does the deletions.
 //
-// AssetCleanup runs it when something may have changed the picture — an import settled, a job
-// uploaded an asset, a job finished — coalescing bursts into one run, and optionally on a timer.
+// AssetCleanup runs the group cleanup when something may have changed the picture — an import
+// settled, a job uploaded an asset, a job finished — coalescing bursts into one run. The orphan
+// sweep lists the whole store, and orphans only come from crashes and lost rows: it runs at start
+// and on a timer (default hourly), never per finished job.
 
 import { ASSETS_CHANNEL } from '../../db/assets.js';
 import type { OpenDatabase } from '../../db/connect.js';
@@ -30,10 +32,13 @@ export interface CleanupOptions {
   now?: () => number;
 }
 
-export interface CleanupReport {
+export interface GroupCleanupReport {
   deleted: { key: string; reason: string }[];
-  orphans: string[];
   keptBytesByGroup: Record<number, number>;
+}
+
+export interface CleanupReport extends GroupCleanupReport {
+  orphans: string[];
 }
 
 interface Row {
@@ -49,7 +54,14 @@ interface Row {
   t_created: Date;
 }
 
+/** The group cleanup and the orphan sweep, one after the other. */
 export async function cleanupAssets(options: CleanupOptions): Promise<CleanupReport> {
+  const groups = await cleanupGroups(options);
+  return { ...groups, orphans: await sweepOrphans(options) };
+}
+
+/** Deletes the assets each group's size limit (and the untracked grace period) leaves no room for. */
+export async function cleanupGroups(options: CleanupOptions): Promise<GroupCleanupReport> {
   const { database, store, log } = options;
   const now = options.now?.() ?? Date.now();
   const rows = await database.query<Row>(
@@ -114,7 +126,13 @@ export async function cleanupAssets(options: CleanupOptions): Promise<CleanupRep
     deleted.push({ key, reason: victim.reason });
     log?.info({ asset: key, reason: victim.reason }, 'asset deleted by group cleanup');
   }
-  // Orphans: files in the store that no remaining row names.
+  return { deleted, keptBytesByGroup: Object.fromEntries(decision.keptBytesByGroup) };
+}
+
+/** Deletes files in the store that no asset row names, once older than the grace period. */
+export async function sweepOrphans(options: CleanupOptions): Promise<string[]> {
+  const { database, store, log } = options;
+  const now = options.now?.() ?? Date.now();
   const remaining = await database.query<{ type: string; name: string }>('select type, name from assets');
   const registered = new Set(remaining.map((r) => `${r.type}/${r.name}`));
   const objects: { key: string; lastModified: number }[] = [];
@@ -126,28 +144,31 @@ export async function cleanupAssets(options: CleanupOptions): Promise<CleanupRep
     await store.delete(key);
     log?.info({ key }, 'orphaned asset file deleted');
   }
-  return {
-    deleted,
-    orphans,
-    keptBytesByGroup: Object.fromEntries(decision.keptBytesByGroup),
-  };
+  return orphans;
+}
+
+export interface AssetCleanupOptions extends CleanupOptions {
+  /** How often the orphan sweep runs after the one at start, ms (default 1 hour; 0: only at start). */
+  orphanSweepIntervalMs?: number;
 }
 
 /**
- * Runs cleanupAssets when asked (trigger()), one run at a time: triggers during a run lead to one
- * more run after it. start() also triggers it on every finished job (job events) and, with
- * `intervalMs`, on a timer.
+ * Runs the group cleanup when asked (trigger(), and on every finished or deleted job once started)
+ * and the orphan sweep at start and every `orphanSweepIntervalMs` (sweep()), one run at a time:
+ * requests during a run lead to one more run of what was asked after it.
  */
 export class AssetCleanup {
   private running: Promise<void> | undefined;
-  private again = false;
+  private wanted = { groups: false, orphans: false };
   private unsubscribe: (() => Promise<void>) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** The last run's report (for tests and the log). */
-  last: CleanupReport | undefined;
-  runs = 0;
+  /** The last group cleanup's report (for tests and the log). */
+  last: GroupCleanupReport | undefined;
+  /** Group cleanups and orphan sweeps done so far. */
+  groupRuns = 0;
+  sweeps = 0;
 
-  constructor(private readonly options: CleanupOptions & { intervalMs?: number }) {}
+  constructor(private readonly options: AssetCleanupOptions) {}
 
   async start(): Promise<void> {
     this.unsubscribe = await subscribeJobEvents(this.options.database, (event) => {
@@ -155,27 +176,50 @@ export class AssetCleanup {
         this.trigger();
       if (event.type === 'job.deleted') this.trigger();
     });
-    if (this.options.intervalMs) {
-      this.timer = setInterval(() => this.trigger(), this.options.intervalMs);
+    this.wanted.groups = true;
+    this.sweep();
+    const every = this.options.orphanSweepIntervalMs ?? 3600_000;
+    if (every > 0) {
+      this.timer = setInterval(() => this.sweep(), every);
       this.timer.unref();
     }
   }
 
+  /** A group cleanup soon. */
   trigger(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
+    this.wanted.groups = true;
+    this.kick();
+  }
+
+  /** An orphan sweep soon. */
+  sweep(): void {
+    this.wanted.orphans = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running) return;
     this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          this.last = await cleanupAssets(this.options);
-          this.runs += 1;
-        } catch (error) {
-          this.options.log?.warn({ err: (error as Error).message }, 'asset cleanup failed');
+      while (this.wanted.groups || this.wanted.orphans) {
+        const { groups, orphans } = this.wanted;
+        this.wanted = { groups: false, orphans: false };
+        if (groups) {
+          try {
+            this.last = await cleanupGroups(this.options);
+            this.groupRuns += 1;
+          } catch (error) {
+            this.options.log?.warn({ err: (error as Error).message }, 'asset group cleanup failed');
+          }
         }
-      } while (this.again);
+        if (orphans) {
+          try {
+            await sweepOrphans(this.options);
+            this.sweeps += 1;
+          } catch (error) {
+            this.options.log?.warn({ err: (error as Error).message }, 'orphaned asset sweep failed');
+          }
+        }
+      }
     })().finally(() => {
       this.running = undefined;
     });
