@@ -149,22 +149,22 @@ async function runOneJob(o: RunOneJob): Promise<number> {
         : o.assetDir
           ? { kind: 'local', store: new LocalStore(o.assetDir) }
           : undefined;
-      if (supply) {
-        const staged = await stageAssets({
-          job: o.jobId,
-          settings: jobSettings,
-          supply,
-          states: apiAssetStates({ apiUrl: o.apiUrl }),
-          onWaiting: async (reason) => {
-            say(reason);
-            await reporter.setReason(reason);
-          },
-          signal: controller.signal,
-        });
-        for (const asset of staged) jobSettings[asset.setting] = asset.path;
-      }
+      const staged = supply
+        ? await stageAssets({
+            job: o.jobId,
+            settings: jobSettings,
+            supply,
+            states: apiAssetStates({ apiUrl: o.apiUrl }),
+            onWaiting: async (reason) => {
+              say(reason);
+              await reporter.setReason(reason);
+            },
+            signal: controller.signal,
+          })
+        : [];
       settings = resolveJobSettings(jobSettings, {
         packageRoot: packageRoot(),
+        staged,
         ...(o.assetDir ? { assetDir: o.assetDir } : {}),
       });
     } catch (error) {

@@ -41,6 +41,30 @@ describe('resolveJobSettings', () => {
     );
   });
 
+  it('takes what stageAssets put in place as it is, without looking for it again', () => {
+    const looked: string[] = [];
+    const out = resolveJobSettings(
+      { ISO: 'debian.iso', HDD_1: 'disk.qcow2', KERNEL: '/abs/kernel' },
+      {
+        ...options,
+        exists: (p) => {
+          looked.push(p);
+          return files.has(p);
+        },
+        staged: [
+          { setting: 'ISO', path: '/cache/pool/7/debian.iso' },
+          { setting: 'HDD_1', path: '/cache/pool/7/disk.qcow2' },
+        ],
+      },
+    );
+    expect(out).toMatchObject({
+      ISO: '/cache/pool/7/debian.iso',
+      HDD_1: '/cache/pool/7/disk.qcow2',
+      KERNEL: '/abs/kernel',
+    });
+    expect(looked.filter((p) => !p.startsWith('/pkg/'))).toEqual(['/abs/kernel']);
+  });
+
   it('says what is wrong with a missing or badly named asset', () => {
     expect(() => resolveJobSettings({ ISO: 'nope.iso' }, options)).toThrow(
       /the asset iso\/nope.iso is not in \/assets/,

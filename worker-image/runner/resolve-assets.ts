@@ -24,6 +24,11 @@ export interface ResolveOptions {
   /** Where examples/<distri> lives (the kubeqa package root). */
   packageRoot: string;
   exists?: (path: string) => boolean;
+  /**
+   * Settings stageAssets already put in place (worker-image/runner/stage-assets.ts): taken as the
+   * paths it gives, not looked for again.
+   */
+  staged?: readonly { setting: string; path: string }[];
 }
 
 const REMOTE = /^[a-z][a-z0-9+.-]*:\/\/|^[\w.-]+@[\w.-]+:|\.git(#|$)/;
@@ -31,7 +36,13 @@ const REMOTE = /^[a-z][a-z0-9+.-]*:\/\/|^[\w.-]+@[\w.-]+:|\.git(#|$)/;
 export function resolveJobSettings(settings: JobSettings, options: ResolveOptions): JobSettings {
   const exists = options.exists ?? existsSync;
   const out: JobSettings = { ...settings };
+  const staged = new Map((options.staged ?? []).map((s) => [s.setting, s.path]));
   for (const [key, value] of Object.entries(settings)) {
+    const stagedPath = staged.get(key);
+    if (stagedPath !== undefined) {
+      out[key] = stagedPath;
+      continue;
+    }
     const type = assetTypeOf(key);
     if (!type || !value) continue;
     if (isAbsolute(value)) {
