@@ -2,6 +2,8 @@
 // test suites and job groups with their JobTemplates-01 YAML, created through the API's own
 // routes (so they are validated like any other) and only once: the database remembers that it
 // was seeded (kubeqa_meta demo_seeded), and an entry that exists already is left as it is.
+// `machineDefaults` (kubeqa up passes TIMEOUT_SCALE for the host's accelerator) fill settings a
+// machine of the file does not set itself.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { KubeqaError } from '../domain/errors.js';
@@ -51,8 +53,18 @@ function withSettings(fields: Record<string, string | undefined>, settings: Reco
   return params;
 }
 
+export interface SeedOptions {
+  /** Settings every demo machine gets unless the file sets them (e.g. TIMEOUT_SCALE). */
+  machineDefaults?: Record<string, string>;
+}
+
 /** Seeds the demo unless it was done before; returns whether it seeded now. */
-export async function seedDemo(q: QueryFn, api: ApiCall, config: DemoConfig): Promise<boolean> {
+export async function seedDemo(
+  q: QueryFn,
+  api: ApiCall,
+  config: DemoConfig,
+  options: SeedOptions = {},
+): Promise<boolean> {
   const [done] = await q("select 1 from kubeqa_meta where key = 'demo_seeded'");
   if (done) return false;
   const create = async (path: string, params: Record<string, string>, body?: unknown) => {
@@ -66,7 +78,10 @@ export async function seedDemo(q: QueryFn, api: ApiCall, config: DemoConfig): Pr
     return answer;
   };
   for (const m of config.machines)
-    await create('machines', withSettings({ name: m.name, backend: m.backend }, m.settings));
+    await create(
+      'machines',
+      withSettings({ name: m.name, backend: m.backend }, { ...options.machineDefaults, ...m.settings }),
+    );
   for (const p of config.products)
     await create(
       'products',

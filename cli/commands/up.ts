@@ -26,6 +26,7 @@ import { LocalStore } from '../../runtime/storage/local-store.js';
 import { buildApp } from '../../webui/app.js';
 import { downloadDomainsFromEnv } from '../../webui/assets/server-assets.js';
 import { healthRoute } from '../../webui/health.js';
+import { timeoutScaleFor } from '../../worker-image/qemu/accelerator.js';
 import { detectAccelerator } from '../../worker-image/qemu/kvm-probe.js';
 import type { Command } from '../command.js';
 import { prepareDemoAssets } from '../demo-assets.js';
@@ -119,7 +120,9 @@ export const upCommand: Command = {
         return { status: res.statusCode, body: parsed };
       };
       const config = readDemoConfig(join(packageRoot(), 'config', 'demo', 'demo.yaml'));
-      if (await seedDemo(database.query, api, config)) log.info({}, 'demo loaded (config/demo/demo.yaml)');
+      const timeoutScale = String(timeoutScaleFor(accelerator.accel));
+      if (await seedDemo(database.query, api, config, { machineDefaults: { TIMEOUT_SCALE: timeoutScale } }))
+        log.info({ timeoutScale }, 'demo loaded (config/demo/demo.yaml)');
     }
 
     const executor = new LocalExecutor({

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiCall, readDemoConfig, seedDemo } from '../../db/demo-seed.js';
 import { BUSYBOX_APPEND } from '../../examples/busybox/build-guest.js';
 import { packageRoot } from '../../runtime/package-root.js';
+import { timeoutScaleFor } from '../../worker-image/qemu/accelerator.js';
 import { type Json, startServer, type TestServer } from '../api/server.js';
 
 let s: TestServer;
@@ -62,6 +63,32 @@ describe('demo seed', () => {
     expect(installer.body.count).toBe(1);
     const d = (await s.api('GET', `jobs/${installer.body.ids[0]}`)).body.job;
     expect(d.settings).toMatchObject({ TEST: 'installer', NOVIDEO: '1', QEMURAM: '1024' });
+  });
+
+  it("gives the demo machine the accelerator's TIMEOUT_SCALE unless the file sets one", async () => {
+    expect([timeoutScaleFor('kvm'), timeoutScaleFor('tcg')]).toEqual([1, 3]);
+    const other = await startServer('demo_seed_scale');
+    try {
+      const seeded = await seedDemo(other.database.query, other.api, config, {
+        machineDefaults: { TIMEOUT_SCALE: String(timeoutScaleFor('kvm')) },
+      });
+      expect(seeded).toBe(true);
+      const [machine] = (await other.api('GET', 'machines')).body.Machines;
+      const settings = Object.fromEntries(machine.settings.map((x: Json) => [x.key, x.value]));
+      expect(settings.TIMEOUT_SCALE).toBe('1');
+      // a value in the file wins over the default
+      await other.database.query("delete from kubeqa_meta where key = 'demo_seeded'");
+      await other.api('DELETE', `machines/${machine.id}`);
+      const pinned = {
+        ...config,
+        machines: config.machines.map((m) => ({ ...m, settings: { ...m.settings, TIMEOUT_SCALE: '5' } })),
+      };
+      await seedDemo(other.database.query, other.api, pinned, { machineDefaults: { TIMEOUT_SCALE: '1' } });
+      const [again] = (await other.api('GET', 'machines')).body.Machines;
+      expect(again.settings.find((x: Json) => x.key === 'TIMEOUT_SCALE')?.value).toBe('5');
+    } finally {
+      await other.close();
+    }
   });
 
   it('keeps what exists when an earlier seed stopped half way', async () => {

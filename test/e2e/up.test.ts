@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../db/connect.js';
 import { auditTransitions, type TransitionRecord } from '../../domain/jobs/state-machine.js';
 import type { JobResult, JobState } from '../../domain/jobs/states.js';
+import { timeoutScaleFor } from '../../worker-image/qemu/accelerator.js';
 import type { Json } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import { cacheRoot } from '../env/paths.js';
@@ -26,6 +27,7 @@ const home = mkdtempSync(join(tmpdir(), 'kubeqa-e2e-home-'));
 let child: ChildProcess | undefined;
 let output = '';
 let url = '';
+let accel: 'kvm' | 'tcg' = 'tcg';
 
 function python(): string {
   const path = join(cacheRoot(), 'python', 'bin', 'python');
@@ -52,7 +54,8 @@ async function getJson(path: string): Promise<Json> {
 }
 
 beforeAll(async () => {
-  await testEnv.qemu(); // the accelerator check and the guest packages, with their install hints
+  // the accelerator check and the guest packages, with their install hints
+  accel = (await testEnv.qemu()).accel;
   child = spawn(
     process.execPath,
     ['--import', 'tsx', 'cli/main.ts', 'up', '--port', '0', '--data-dir', dataDir, '--slots', '1'],
@@ -100,6 +103,10 @@ describe('kubeqa up end to end', () => {
     expect(installer.count, JSON.stringify(installer)).toBe(1);
     ids.busybox = busybox.ids[0];
     ids.installer = installer.ids[0];
+    // the demo machine's timeouts follow this host's accelerator (TCG: 3, KVM: 1)
+    expect((await getJson(`jobs/${ids.busybox}`)).job.settings.TIMEOUT_SCALE).toBe(
+      String(timeoutScaleFor(accel)),
+    );
 
     const done = async (id: number) =>
       ['done', 'cancelled'].includes((await getJson(`jobs/${id}`)).job.state);

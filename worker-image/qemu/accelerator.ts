@@ -86,3 +86,11 @@ export function decideAccelerator(facts: AcceleratorFacts): AcceleratorDecision 
   }
   return { accel: 'kvm', reason: `KVM works (probe guest ran in ${kvm.ms} ms): using hardware acceleration` };
 }
+
+/**
+ * The TIMEOUT_SCALE guests on this accelerator need: 1 under KVM, 3 under software emulation
+ * (TCG runs the demo guests about three times slower here, docs/benchmarks.md / FACTS).
+ */
+export function timeoutScaleFor(accel: Accelerator): number {
+  return accel === 'kvm' ? 1 : 3;
+}
