@@ -74,4 +74,33 @@ describe('browser sessions', () => {
       'user watcher has the role viewer, this needs operator',
     );
   });
+
+  it('reads the session and its CSRF token once per request (/ui/session, /session)', async () => {
+    const { cookie, body } = await login('admin', 'correct horse battery');
+    const session = cookie.split(';')[0] as string;
+    // every statement the server sends while answering, on the real database
+    const original = s.database.query;
+    const statements: string[] = [];
+    s.database.query = ((sql: string, params?: unknown[]) => {
+      statements.push(sql);
+      return original.call(s.database, sql, params);
+    }) as typeof original;
+    try {
+      for (const path of ['ui/session', 'session']) {
+        statements.length = 0;
+        const answer = await fetch(`${s.url}/api/v1/${path}`, { headers: { cookie: session } }).then((r) =>
+          r.json(),
+        );
+        expect(answer).toEqual({ user: 'admin', role: 'admin', csrf_token: body.csrf_token });
+        expect(
+          statements.filter((sql) => /\bsessions\b/.test(sql)),
+          path,
+        ).toHaveLength(1);
+      }
+    } finally {
+      s.database.query = original;
+    }
+    const anonymous = await fetch(`${s.url}/api/v1/ui/session`).then((r) => r.json());
+    expect(anonymous).toEqual({ user: null });
+  });
 });

@@ -147,7 +147,7 @@ export async function authenticate(
         );
       }
     }
-    return principalOf(row, 'session');
+    return { ...principalOf(row, 'session'), csrfToken: row.csrf_token };
   }
   const authorization = header(request, 'authorization');
   if (authorization) {

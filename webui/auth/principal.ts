@@ -10,6 +10,8 @@ export interface Principal {
   role: Role;
   /** How the request proved it: an API-key signature, a token, or a browser session. */
   via: 'api-key' | 'token' | 'session';
+  /** The session's CSRF token (via 'session' only), read with the session itself. */
+  csrfToken?: string;
 }
 
 export function isRole(value: string): value is Role {

@@ -14,7 +14,6 @@ import { KubeqaError } from '../../domain/errors.js';
 import { isJobResult } from '../../domain/jobs/states.js';
 import { idOf, idParams } from '../api/common.js';
 import type { ApiContext } from '../app.js';
-import { cookie, SESSION_COOKIE, sha256 } from '../auth/authenticate.js';
 import { EventFanout } from './event-fanout.js';
 import { LiveHub } from './live-hub.js';
 import { buildJobs, jobPage, overview } from './queries.js';
@@ -77,14 +76,9 @@ export async function uiApiRoutes(api: FastifyInstance, ctx: ApiContext): Promis
       },
     },
     async (request) => {
-      const id = cookie(request, SESSION_COOKIE);
       const who = await request.authenticate().catch(() => undefined);
-      if (!id || who?.via !== 'session') return { user: null };
-      const [row] = await database.query<{ csrf_token: string }>(
-        'select csrf_token from sessions where id = $1',
-        [sha256(id)],
-      );
-      return { user: who.username, role: who.role, csrf_token: row?.csrf_token };
+      if (who?.via !== 'session') return { user: null };
+      return { user: who.username, role: who.role, csrf_token: who.csrfToken };
     },
   );
 
