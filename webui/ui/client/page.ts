@@ -17,6 +17,10 @@ export interface JobEventMessage {
 export interface Page {
   title: string;
   show(): Promise<void>;
+  /**
+   * A job event, or `{ type: 'reconnected' }` after the event stream was down (events sent
+   * meanwhile are lost): a page showing anything that events keep current re-reads it then.
+   */
   event?(event: JobEventMessage): void;
   leave?(): void;
 }

@@ -143,7 +143,8 @@ export function overviewPage(ctx: PageContext): Page {
       await load();
     },
     event(e) {
-      if (e.type.startsWith('job.') && e.type !== 'job.comment') refresh();
+      // after a reconnect, re-read: events sent while the connection was down are lost
+      if (e.type === 'reconnected' || (e.type.startsWith('job.') && e.type !== 'job.comment')) refresh();
     },
   };
 }
