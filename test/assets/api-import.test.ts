@@ -3,8 +3,6 @@
 // wait that wakes on the state change), a checksum mismatch fails and keeps nothing, jobs with
 // ISO_URL/HDD_1_URL get their asset settings filled and their assets imported, hosts outside the
 // download domains are refused, and the file route is mounted with API-key and job-token auth.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAssetState } from '../../db/assets.js';
 import { changeJobStates } from '../../db/jobs.js';
@@ -16,28 +14,18 @@ import { AssetImporter } from '../../webui/assets/importer.js';
 import { startServer, type TestServer } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
+import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
 import { freshBucket, minioClient, randomData, readAll, s3Config, sha256 } from './helpers.js';
 
 const MiB = 1024 * 1024;
 let server: TestServer;
-let source: Server;
-let base: string;
+let source: HttpSource;
 let store: S3Store;
 let info: MinioInfo;
 let bucket: string;
-const files = new Map<string, Buffer>();
 
 beforeAll(async () => {
-  source = createServer((req, res) => {
-    const body = files.get(req.url ?? '');
-    if (!body) {
-      res.writeHead(404).end('not here');
-      return;
-    }
-    res.writeHead(200, { 'Content-Length': body.length }).end(body);
-  });
-  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(source.address() as AddressInfo).port}`;
+  source = await startHttpSource();
   info = await testEnv.minio();
   bucket = await freshBucket(info, 'api-import');
   store = new S3Store({ ...s3Config(info, bucket), partSize: 5 * MiB });
@@ -48,7 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  await new Promise((resolve) => source.close(resolve));
+  await source?.close();
 });
 
 /** GET the asset, waiting (on the server's NOTIFY) until it is neither pending nor importing. */
@@ -75,10 +63,10 @@ describe('asset registration with a source URL', () => {
     timeout: 120_000,
   }, async () => {
     const data = randomData(11 * MiB, 21);
-    files.set('/dl/sle-15.iso', data);
+    source.serve('/dl/sle-15.iso', data);
     const posted = await server.api('POST', 'assets', {
       type: 'iso',
-      url: `${base}/dl/sle-15.iso`,
+      url: `${source.url}/dl/sle-15.iso`,
       sha256: sha256(data),
     });
     expect(posted.status).toBe(202);
@@ -87,11 +75,11 @@ describe('asset registration with a source URL', () => {
 
     const asset = await settled('iso', 'sle-15.iso');
     expect(asset).toMatchObject({ state: 'ready', size: data.length, checksum: sha256(data) });
-    expect(asset.source).toBe(`${base}/dl/sle-15.iso`);
+    expect(asset.source).toBe(`${source.url}/dl/sle-15.iso`);
     expect(sha256(await readAll(await store.get('iso/sle-15.iso')))).toBe(sha256(data));
 
     // Asking again for the same source does not download again.
-    const again = await server.api('POST', 'assets', { type: 'iso', url: `${base}/dl/sle-15.iso` });
+    const again = await server.api('POST', 'assets', { type: 'iso', url: `${source.url}/dl/sle-15.iso` });
     expect(again.body).toMatchObject({ state: 'ready', started: false });
 
     // The file route is mounted: signed requests get the bytes, unsigned ones are refused.
@@ -115,10 +103,10 @@ describe('asset registration with a source URL', () => {
     timeout: 60_000,
   }, async () => {
     const data = randomData(2 * MiB, 22);
-    files.set('/dl/broken.qcow2', data);
+    source.serve('/dl/broken.qcow2', data);
     const posted = await server.api('POST', 'assets', {
       type: 'hdd',
-      url: `${base}/dl/broken.qcow2`,
+      url: `${source.url}/dl/broken.qcow2`,
       sha256: sha256(Buffer.from('other')),
     });
     expect(posted.status).toBe(202);
@@ -131,12 +119,12 @@ describe('asset registration with a source URL', () => {
 
   it('resumes, once, an import a stopped server left importing', { timeout: 60_000 }, async () => {
     const data = randomData(MiB, 25);
-    files.set('/dl/resume.iso', data);
+    source.serve('/dl/resume.iso', data);
     await recordAssetState(server.database.query, {
       type: 'iso',
       name: 'resume.iso',
       state: 'importing',
-      source: `${base}/dl/resume.iso`,
+      source: `${source.url}/dl/resume.iso`,
       sha256: sha256(data),
     });
     const importer = new AssetImporter({
@@ -161,7 +149,11 @@ describe('asset registration with a source URL', () => {
     const notAllowed = await server.api('POST', 'assets', { type: 'iso', url: 'http://example.org/x.iso' });
     expect(notAllowed.status).toBe(400);
     expect(JSON.stringify(notAllowed.body)).toContain("downloads from 'example.org' are not allowed");
-    const badSum = await server.api('POST', 'assets', { type: 'iso', url: `${base}/x.iso`, sha256: 'abc' });
+    const badSum = await server.api('POST', 'assets', {
+      type: 'iso',
+      url: `${source.url}/x.iso`,
+      sha256: 'abc',
+    });
     expect(badSum.status).toBe(400);
     expect(JSON.stringify(badSum.body)).toContain('is not a sha256 checksum');
     const badWait = await server.api('GET', 'assets/iso/x.iso', { wait: '600' });
@@ -175,14 +167,14 @@ describe('*_URL job settings', () => {
   }, async () => {
     const iso = randomData(3 * MiB, 23);
     const disk = randomData(MiB, 24);
-    files.set('/builds/42/installer.iso', iso);
-    files.set('/builds/42/base.qcow2', disk);
+    source.serve('/builds/42/installer.iso', iso);
+    source.serve('/builds/42/base.qcow2', disk);
     const created = await server.api('POST', 'jobs', {
       TEST: 'install',
       DISTRI: 'debian',
-      ISO_URL: `${base}/builds/42/installer.iso`,
+      ISO_URL: `${source.url}/builds/42/installer.iso`,
       HDD_1: 'base-42.qcow2',
-      HDD_1_URL: `${base}/builds/42/base.qcow2`,
+      HDD_1_URL: `${source.url}/builds/42/base.qcow2`,
     });
     expect(created.status).toBe(200);
     const id = created.body.id as number;

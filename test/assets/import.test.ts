@@ -1,9 +1,7 @@
 // Importing assets from a URL into the store (the real MinIO): a multi-GB sparse disk image
 // streamed with its checksum verified, s3:// sources, decompression, and failures that keep
 // nothing half-written and say why.
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +10,7 @@ import { type ImportProgress, importAsset } from '../../runtime/storage/import.j
 import { S3Store } from '../../runtime/storage/s3-store.js';
 import { testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
+import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
 import { freshBucket, minioClient, randomData, readAll, s3Config, sha256, sha256OfFile } from './helpers.js';
 
 const GiB = 1024 ** 3;
@@ -19,31 +18,13 @@ const GiB = 1024 ** 3;
 const SPARSE_SIZE = 4 * GiB + 4097;
 
 const dir = mkdtempSync(join(tmpdir(), 'kubeqa-import-'));
-let server: Server;
-let base: string;
-let requests = 0;
-const files = new Map<string, string | Buffer>();
+let source: HttpSource;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    requests += 1;
-    const body = files.get(req.url ?? '');
-    if (body === undefined) {
-      res.writeHead(404).end('not here');
-      return;
-    }
-    if (typeof body === 'string') {
-      res.writeHead(200, { 'Content-Length': statSync(body).size });
-      createReadStream(body, { highWaterMark: 1 << 20 }).pipe(res);
-    } else {
-      res.writeHead(200, { 'Content-Length': body.length }).end(body);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  source = await startHttpSource();
 });
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await source?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -77,11 +58,11 @@ describe('asset import', () => {
     expect(statSync(image).size).toBe(SPARSE_SIZE);
     expect(statSync(image).blocks * 512).toBeLessThan(1024 * 1024);
     const expected = await sha256OfFile(image);
-    files.set('/big.raw', image);
+    source.serve('/big.raw', { file: image });
 
     const progress: ImportProgress[] = [];
     const result = await importAsset(store, {
-      source: `${base}/big.raw`,
+      source: `${source.url}/big.raw`,
       key: 'hdd/big.raw',
       sha256: expected,
       onProgress: (p) => progress.push(p),
@@ -108,32 +89,32 @@ describe('asset import', () => {
     const bucket = await freshBucket(info, 'import-bad');
     const store = new S3Store({ ...s3Config(info, bucket), partSize: 5 * 1024 * 1024 });
     const data = randomData(12 * 1024 * 1024, 11);
-    files.set('/corrupt.iso', data);
+    source.serve('/corrupt.iso', data);
     const wrong = sha256(Buffer.from('something else'));
-    const before = requests;
+    const before = source.requests;
     await expect(
-      importAsset(store, { source: `${base}/corrupt.iso`, key: 'iso/corrupt.iso', sha256: wrong }),
+      importAsset(store, { source: `${source.url}/corrupt.iso`, key: 'iso/corrupt.iso', sha256: wrong }),
     ).rejects.toMatchObject({
       code: 'KQ_ERR_CHECKSUM_MISMATCH',
       message: expect.stringMatching(
         new RegExp(`checksum mismatch: expected sha256 ${wrong}, got ${sha256(data)}`),
       ),
     });
-    expect(requests - before).toBe(1); // a mismatch is not retried
+    expect(source.requests - before).toBe(1); // a mismatch is not retried
     expect(await leftovers(info, bucket)).toEqual([]);
   });
 
   it('says what is wrong with a missing or unreachable source, retrying only what may recover', async () => {
     const info = await testEnv.minio();
     const store = new S3Store(s3Config(info, await freshBucket(info, 'import-404')));
-    const before = requests;
+    const before = source.requests;
     await expect(
-      importAsset(store, { source: `${base}/nope.iso`, key: 'iso/nope.iso' }),
+      importAsset(store, { source: `${source.url}/nope.iso`, key: 'iso/nope.iso' }),
     ).rejects.toMatchObject({
       code: 'KQ_ERR_DOWNLOAD',
       message: expect.stringContaining('answered 404'),
     });
-    expect(requests - before).toBe(1);
+    expect(source.requests - before).toBe(1);
     // Nothing listens on port 9 of loopback: connection refused, retried with backoff, then a clear error.
     const retried: number[] = [];
     await expect(
@@ -166,9 +147,9 @@ describe('asset import', () => {
     });
     expect(fromS3).toMatchObject({ size: data.length, sha256: sha256(data) });
 
-    files.set('/disk.raw.gz', gzipSync(data));
+    source.serve('/disk.raw.gz', gzipSync(data));
     const unpacked = await importAsset(store, {
-      source: `${base}/disk.raw.gz`,
+      source: `${source.url}/disk.raw.gz`,
       key: 'hdd/disk.raw',
       sha256: sha256(data),
       decompress: 'gzip',

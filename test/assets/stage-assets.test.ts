@@ -6,8 +6,6 @@
 // S3 credentials) and the pod's cache sidecar over its unix socket. A failed import fails staging
 // with its reason.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,36 +15,17 @@ import { cacheServer, listenCache } from '../../worker-image/cache/daemon.js';
 import { RemoteSource } from '../../worker-image/cache/sources.js';
 import { apiAssetStates, stageAssets } from '../../worker-image/runner/stage-assets.js';
 import { startServer, type TestServer } from '../api/server.js';
+import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
 import { randomData, sha256 } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'kubeqa-stage-'));
 let server: TestServer;
 let store: LocalStore;
-let source: Server;
-let base: string;
-const files = new Map<string, Buffer>();
-const gates = new Map<string, Promise<void>>();
+let source: HttpSource;
 
 beforeAll(async () => {
-  source = createServer((req, res) => {
-    const body = files.get(req.url ?? '');
-    if (!body) {
-      res.writeHead(404).end('not here');
-      return;
-    }
-    res.writeHead(200, { 'Content-Length': body.length });
-    const gate = gates.get(req.url ?? '');
-    if (!gate) {
-      res.end(body);
-      return;
-    }
-    const half = Math.floor(body.length / 2);
-    res.write(body.subarray(0, half));
-    void gate.then(() => res.end(body.subarray(half)));
-  });
-  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(source.address() as AddressInfo).port}`;
+  source = await startHttpSource();
   store = new LocalStore(join(dir, 'store'));
   server = await startServer('asset_stage', 'postgres', {
     assets: { store, downloadDomains: ['127.0.0.1'] },
@@ -55,22 +34,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  source.closeAllConnections();
-  await new Promise((resolve) => source.close(resolve));
+  await source?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** A job whose ISO comes from a held-back download; returns its settings and the release. */
 async function jobWithSlowIso(name: string, data: Buffer) {
-  files.set(`/iso/${name}`, data);
-  let release!: () => void;
-  gates.set(
-    `/iso/${name}`,
-    new Promise<void>((resolve) => {
-      release = resolve;
-    }),
-  );
-  const created = await server.api('POST', 'jobs', { TEST: 'install', ISO_URL: `${base}/iso/${name}` });
+  source.serve(`/iso/${name}`, data);
+  const release = source.hold(`/iso/${name}`);
+  const created = await server.api('POST', 'jobs', { TEST: 'install', ISO_URL: `${source.url}/iso/${name}` });
   expect(created.status).toBe(200);
   const job = await server.api('GET', `jobs/${created.body.id}`);
   return {
@@ -135,8 +107,11 @@ describe('staging a job’s assets in setup', () => {
 
   it('fetches through the pod’s cache sidecar over its unix socket', { timeout: 60_000 }, async () => {
     const data = randomData(MiB, 33);
-    files.set('/iso/sidecar.iso', data);
-    const registered = await server.api('POST', 'assets', { type: 'iso', url: `${base}/iso/sidecar.iso` });
+    source.serve('/iso/sidecar.iso', data);
+    const registered = await server.api('POST', 'assets', {
+      type: 'iso',
+      url: `${source.url}/iso/sidecar.iso`,
+    });
     expect(registered.status).toBe(202);
     const cache = new AssetCache({
       directory: join(dir, 'sidecar-cache'),
@@ -163,10 +138,10 @@ describe('staging a job’s assets in setup', () => {
   });
 
   it('fails with the import’s reason when the asset failed', { timeout: 60_000 }, async () => {
-    files.set('/iso/corrupt.iso', randomData(MiB, 34));
+    source.serve('/iso/corrupt.iso', randomData(MiB, 34));
     await server.api('POST', 'assets', {
       type: 'iso',
-      url: `${base}/iso/corrupt.iso`,
+      url: `${source.url}/iso/corrupt.iso`,
       sha256: sha256(Buffer.from('not it')),
     });
     await expect(

@@ -2,8 +2,6 @@
 // HTTP server as the source: import with checksum and progress, Ready with location and
 // conditions, Events, a checksum mismatch that fails with a typed reason and leaves nothing in
 // the bucket, s3Key sources, and a spec change that imports again.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAsset } from '../../db/assets.js';
 import { type OpenDatabase, openPostgres } from '../../db/connect.js';
@@ -18,6 +16,7 @@ import { S3Store } from '../../runtime/storage/s3-store.js';
 import { freshBucket, minioClient, randomData, readAll, s3Config, sha256 } from '../assets/helpers.js';
 import { createDatabase, testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
+import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
 import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'asset-tests';
@@ -30,11 +29,7 @@ let bucket: string;
 let store: S3Store;
 let database: OpenDatabase;
 let controller: RunningAssetController | undefined;
-let server: Server;
-let base: string;
-const files = new Map<string, Buffer>();
-/** Paths whose body stops halfway until the test releases them. */
-const gates = new Map<string, Promise<void>>();
+let source: HttpSource;
 
 beforeAll(async () => {
   const kube = await testEnv.kube();
@@ -51,24 +46,7 @@ beforeAll(async () => {
   database = openPostgres({ url: await createDatabase(await testEnv.postgres(), 'asset_cr') });
   await migrate(database);
 
-  server = createServer((req, res) => {
-    const body = files.get(req.url ?? '');
-    if (!body) {
-      res.writeHead(404).end('not here');
-      return;
-    }
-    res.writeHead(200, { 'Content-Length': body.length });
-    const gate = gates.get(req.url ?? '');
-    if (!gate) {
-      res.end(body);
-      return;
-    }
-    const half = Math.floor(body.length / 2);
-    res.write(body.subarray(0, half));
-    void gate.then(() => res.end(body.subarray(half)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  source = await startHttpSource();
 
   controller = await startController();
 });
@@ -89,8 +67,7 @@ async function startController(): Promise<RunningAssetController | undefined> {
 
 afterAll(async () => {
   await controller?.stop();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await source?.close();
   await database?.close();
 });
 
@@ -121,17 +98,11 @@ describe('the Asset reconciler', () => {
     timeout: 120_000,
   }, async () => {
     const data = randomData(12 * MiB, 7);
-    files.set('/images/disk-a.qcow2', data);
-    let release!: () => void;
-    gates.set(
-      '/images/disk-a.qcow2',
-      new Promise<void>((resolve) => {
-        release = resolve;
-      }),
-    );
+    source.serve('/images/disk-a.qcow2', data);
+    const release = source.hold('/images/disk-a.qcow2');
     await createAsset('disk-a', {
       type: 'hdd',
-      source: { url: `${base}/images/disk-a.qcow2` },
+      source: { url: `${source.url}/images/disk-a.qcow2` },
       sha256: sha256(data),
       size: data.length,
     });
@@ -186,9 +157,13 @@ describe('the Asset reconciler', () => {
     timeout: 120_000,
   }, async () => {
     const data = randomData(7 * MiB, 8);
-    files.set('/images/bad.iso', data);
+    source.serve('/images/bad.iso', data);
     const wrong = sha256(Buffer.from('something else'));
-    await createAsset('bad-iso', { type: 'iso', source: { url: `${base}/images/bad.iso` }, sha256: wrong });
+    await createAsset('bad-iso', {
+      type: 'iso',
+      source: { url: `${source.url}/images/bad.iso` },
+      sha256: wrong,
+    });
     const failed = await waitForObject<AssetObject>(
       client,
       ASSETS,
@@ -220,7 +195,11 @@ describe('the Asset reconciler', () => {
   it('fails an unreachable source as SourceUnavailable, then imports again when the spec is fixed', {
     timeout: 120_000,
   }, async () => {
-    await createAsset('fixme', { type: 'other', fileName: 'kernel.img', source: { url: `${base}/missing` } });
+    await createAsset('fixme', {
+      type: 'other',
+      fileName: 'kernel.img',
+      source: { url: `${source.url}/missing` },
+    });
     const failed = await waitForObject<AssetObject>(
       client,
       ASSETS,
@@ -231,8 +210,8 @@ describe('the Asset reconciler', () => {
     expect(failed.status?.reason).toContain('404');
 
     const data = randomData(MiB, 9);
-    files.set('/kernel', data);
-    await client.patch(`${ASSETS}/fixme`, { spec: { source: { url: `${base}/kernel` } } }, 'merge');
+    source.serve('/kernel', data);
+    await client.patch(`${ASSETS}/fixme`, { spec: { source: { url: `${source.url}/kernel` } } }, 'merge');
     const ready = await waitForObject<AssetObject>(
       client,
       ASSETS,
@@ -266,17 +245,11 @@ describe('the Asset reconciler', () => {
     timeout: 120_000,
   }, async () => {
     const data = randomData(11 * MiB, 11);
-    files.set('/images/restart.qcow2', data);
-    let release!: () => void;
-    gates.set(
-      '/images/restart.qcow2',
-      new Promise<void>((resolve) => {
-        release = resolve;
-      }),
-    );
+    source.serve('/images/restart.qcow2', data);
+    const release = source.hold('/images/restart.qcow2');
     await createAsset('restart', {
       type: 'hdd',
-      source: { url: `${base}/images/restart.qcow2` },
+      source: { url: `${source.url}/images/restart.qcow2` },
       sha256: sha256(data),
     });
     await waitForObject<AssetObject>(
@@ -293,7 +266,6 @@ describe('the Asset reconciler', () => {
     expect(stopped.status?.phase).toBe('Importing');
 
     // The next one finds the asset Importing for its generation with no import of its own: it starts again.
-    gates.delete('/images/restart.qcow2');
     release();
     controller = await startController();
     const ready = await waitForObject<AssetObject>(

@@ -12,6 +12,7 @@ import { installCrds, KUBEQA_API_VERSION } from '../../operator/kube/crds.js';
 import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { createLogger } from '../../runtime/logger.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { waitGone } from '../helpers/wait-gone.js';
 import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'job-controller-tests';
@@ -63,27 +64,6 @@ function jobCr(name: string, spec: Record<string, unknown>, settings: Record<str
 
 const waitJob = (name: string, predicate: (cr: JobCr) => boolean) =>
   waitForObject<JobCr>(client, JOBS, name, predicate);
-
-async function waitGone(name: string): Promise<void> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 60_000);
-  try {
-    const list = await client.get<{ items: JobCr[]; metadata: { resourceVersion: string } }>(
-      `${JOBS}?fieldSelector=metadata.name%3D${name}`,
-    );
-    if (list.items.length === 0) return;
-    for await (const event of client.watch<JobCr>(
-      `${JOBS}?fieldSelector=metadata.name%3D${name}&resourceVersion=${list.metadata.resourceVersion}`,
-      controller.signal,
-    )) {
-      if (event.type === 'DELETED') return;
-    }
-    throw new Error(`Job ${name} was not deleted within 60 s`);
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
-  }
-}
 
 beforeAll(async () => {
   const kube = await testEnv.kube();
@@ -173,7 +153,7 @@ describe('a Job CR', () => {
     await client.create(JOBS, jobCr('short-lived', { ttlSecondsAfterFinished: 1 }));
     const queued = await waitJob('short-lived', (cr) => cr.status?.jobId !== undefined);
     const jobId = queued.status?.jobId as number;
-    const gone = waitGone('short-lived');
+    const gone = waitGone(client, JOBS, 'short-lived');
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'assigned' }]));
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'setup' }]));
     await database.transaction((q) => changeJobStates(q, [{ id: jobId, state: 'running' }]));
@@ -186,7 +166,7 @@ describe('a Job CR', () => {
   it('cancels its job when deleted, then lets the CR go', async () => {
     await client.create(JOBS, jobCr('to-cancel', {}));
     const queued = await waitJob('to-cancel', (cr) => cr.status?.jobId !== undefined);
-    const gone = waitGone('to-cancel');
+    const gone = waitGone(client, JOBS, 'to-cancel');
     await client.delete(`${JOBS}/to-cancel`);
     await gone;
     const [row] = await database.query('select state, result from jobs where id = $1', [

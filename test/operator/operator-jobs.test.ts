@@ -19,6 +19,7 @@ import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { createLogger } from '../../runtime/logger.js';
 import { buildApp } from '../../webui/app.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { waitGone } from '../helpers/wait-gone.js';
 import { FakeKubelet } from './fake-kubelet.js';
 import { FakeRunner } from './fake-runner.js';
 import { waitForItem, waitForObject } from './wait.js';
@@ -100,26 +101,7 @@ const waitJob = (name: string, predicate: (cr: JobCr) => boolean) =>
 const waitPod = (name: string, predicate: (pod: Pod) => boolean = () => true) =>
   waitForObject<Pod>(client, PODS, name, predicate);
 
-async function waitGone(collection: string, name: string): Promise<void> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 60_000);
-  try {
-    const list = await client.get<{ items: unknown[]; metadata: { resourceVersion: string } }>(
-      `${collection}?fieldSelector=metadata.name%3D${name}`,
-    );
-    if (list.items.length === 0) return;
-    for await (const event of client.watch<unknown>(
-      `${collection}?fieldSelector=metadata.name%3D${name}&resourceVersion=${list.metadata.resourceVersion}`,
-      controller.signal,
-    ))
-      if (event.type === 'DELETED') return;
-    throw new Error(`${name} was not deleted within 60 s`);
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
-  }
-}
-const waitPodGone = (name: string) => waitGone(PODS, name);
+const waitPodGone = (name: string) => waitGone(client, PODS, name);
 
 function jobCr(name: string, spec: Record<string, unknown> = {}) {
   return {
@@ -244,7 +226,7 @@ describe('a Job CR on a cluster', () => {
     expect(row?.clone_id).toBe(cloneId);
     await waitJob(`job-${cloneId}`, (cr) => cr.status?.jobId === cloneId);
     // Deleting that CR cancels the clone and frees its slot for the next tests.
-    const cloneGone = waitGone(JOBS, `job-${cloneId}`);
+    const cloneGone = waitGone(client, JOBS, `job-${cloneId}`);
     await client.delete(`${JOBS}/job-${cloneId}`);
     await cloneGone;
     await waitPodGone(`kubeqa-job-${cloneId}`);
@@ -257,7 +239,7 @@ describe('a Job CR on a cluster', () => {
     await kubelet.running(NS, pod.metadata.name);
     const token = await runner.tokenOf(pod, jobId);
     expect(token.length).toBeGreaterThan(20);
-    const crGone = waitGone(JOBS, 'doomed');
+    const crGone = waitGone(client, JOBS, 'doomed');
     await client.delete(`${JOBS}/doomed`);
     await waitPodGone(pod.metadata.name);
     await crGone;

@@ -1,12 +1,13 @@
 // Wait for an object to satisfy a condition, on a watch stream (no polling).
 import type { KubeClient } from '../../operator/kube/client.js';
+import { QUICK_WAIT_MS } from '../helpers/deadlines.js';
 
 export async function waitForObject<T extends { metadata: { name: string } }>(
   client: KubeClient,
   collectionPath: string,
   name: string,
   predicate: (obj: T) => boolean,
-  timeoutMs = 90_000,
+  timeoutMs = QUICK_WAIT_MS,
 ): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -40,7 +41,7 @@ export async function waitForItem<T>(
   collectionPath: string,
   fieldSelector: string,
   predicate: (item: T) => boolean,
-  timeoutMs = 90_000,
+  timeoutMs = QUICK_WAIT_MS,
 ): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
