@@ -10,30 +10,11 @@ import {
   RESTART_IN_PLACE,
   type TransitionRecord,
 } from '../../domain/jobs/state-machine.js';
-import type { JobResult, JobState } from '../../domain/jobs/states.js';
+import type { JobResult } from '../../domain/jobs/states.js';
+import { createJob, recordedTransitions } from '../helpers/jobs.js';
 import { startServer, type TestServer } from './server.js';
 
-async function history(database: OpenDatabase, id: number) {
-  const rows = await database.query<{
-    job_id: number;
-    from_state: JobState;
-    from_result: JobResult;
-    to_state: JobState;
-    to_result: JobResult;
-    by: string;
-  }>(
-    'select job_id, from_state, from_result, to_state, to_result, by from job_state_changes where job_id = $1 order by id',
-    [id],
-  );
-  return rows.map(
-    (r): TransitionRecord => ({
-      jobId: Number(r.job_id),
-      from: { state: r.from_state, result: r.from_result },
-      to: { state: r.to_state, result: r.to_result },
-      by: r.by,
-    }),
-  );
-}
+const history = recordedTransitions;
 
 /** What a runner's reports do to the job: assigned, setup, running, then done with a result. */
 async function run(database: OpenDatabase, id: number, result: JobResult): Promise<void> {
@@ -54,16 +35,7 @@ describe('restart in place (clone=0)', () => {
   });
 
   it('records the revive in the audit and keeps the history legal', async () => {
-    const created = await s.api('POST', 'jobs', {
-      TEST: 'inplace',
-      DISTRI: 'kubeqa',
-      VERSION: '1',
-      FLAVOR: 'demo',
-      ARCH: 'x86_64',
-      BUILD: '1',
-    });
-    expect(created.status).toBe(200);
-    const id = Number(created.body.id);
+    const id = await createJob(s, { TEST: 'inplace' });
     await run(s.database, id, 'failed');
 
     const restarted = await s.api('POST', `jobs/${id}/restart`, { clone: '0', prio: '7' });
@@ -102,15 +74,7 @@ describe('restart in place (clone=0)', () => {
   });
 
   it('refuses a revive of an unfinished job and any other step by the restart', async () => {
-    const created = await s.api('POST', 'jobs', {
-      TEST: 'unfinished',
-      DISTRI: 'kubeqa',
-      VERSION: '1',
-      FLAVOR: 'demo',
-      ARCH: 'x86_64',
-      BUILD: '1',
-    });
-    const id = Number(created.body.id);
+    const id = await createJob(s, { TEST: 'unfinished' });
     await s.database.transaction((q) => changeJobStates(q, [{ id, state: 'assigned' }], 'scheduler'));
     await expect(
       s.database.transaction((q) =>

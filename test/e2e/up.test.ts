@@ -13,12 +13,12 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../db/connect.js';
-import { auditTransitions, type TransitionRecord } from '../../domain/jobs/state-machine.js';
-import type { JobResult, JobState } from '../../domain/jobs/states.js';
+import { auditTransitions } from '../../domain/jobs/state-machine.js';
 import { timeoutScaleFor } from '../../worker-image/qemu/accelerator.js';
 import type { Json } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import { cacheRoot } from '../env/paths.js';
+import { recordedTransitions } from '../helpers/jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const run = promisify(execFile);
@@ -170,18 +170,7 @@ describe('kubeqa up end to end', () => {
     expect(await exited).toBe(0);
     const database = await openPglite(join(dataDir, 'db'));
     try {
-      const rows = await database.query<{
-        job_id: number;
-        from_state: JobState;
-        from_result: JobResult;
-        to_state: JobState;
-        to_result: JobResult;
-      }>('select job_id, from_state, from_result, to_state, to_result from job_state_changes order by id');
-      const records: TransitionRecord[] = rows.map((r) => ({
-        jobId: Number(r.job_id),
-        from: { state: r.from_state, result: r.from_result },
-        to: { state: r.to_state, result: r.to_result },
-      }));
+      const records = await recordedTransitions(database);
       const report = auditTransitions(records, { requireFinal: true });
       expect(report.violations).toEqual([]);
       expect(report.ok).toBe(true);

@@ -2,7 +2,7 @@
 // loop) on real PostgreSQL, with real runner children booting the busybox guest under TCG:
 // a job created through the API is assigned to a local slot and passes; a job whose runner dies
 // ends incomplete ("runner died: …") and the scheduler re-queues a clone, which then passes.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,8 @@ import { LocalExecutor } from '../../operator/executors/local.js';
 import { type RunningScheduler, startScheduler } from '../../operator/scheduler/run-scheduler.js';
 import { killGroup } from '../../runtime/process-group.js';
 import { type Json, startServer, type TestServer } from '../api/server.js';
-import { testEnv } from '../env/index.js';
+import { busyboxAssetDir, busyboxSettings } from '../helpers/busybox-jobs.js';
+import { createJob, isFinal, isRunning, jobReaches } from '../helpers/jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 let s: TestServer;
@@ -22,10 +23,7 @@ const assets = join(work, 'assets');
 
 beforeAll(async () => {
   s = await startServer('local_executor_scheduler');
-  const { busybox } = await testEnv.qemu();
-  mkdirSync(join(assets, 'other'), { recursive: true });
-  copyFileSync(busybox.kernel, join(assets, 'other', 'busybox-linux'));
-  copyFileSync(busybox.initrd, join(assets, 'other', 'busybox-initrd.gz'));
+  await busyboxAssetDir(assets);
   executor = new LocalExecutor({
     database: s.database,
     registry: dbSlotRegistry(s.database),
@@ -50,36 +48,20 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function busyboxJob(test: string): Promise<number> {
-  const { busybox } = await testEnv.qemu();
-  const created = await s.api('POST', 'jobs', {
-    TEST: test,
-    DISTRI: 'busybox',
-    WORKER_CLASS: 'qemu_x86_64',
-    KERNEL: 'busybox-linux',
-    INITRD: 'busybox-initrd.gz',
-    APPEND: busybox.append,
-    QEMUCPUS: '2',
-    QEMURAM: '256',
-    NUMDISKS: '0',
-    NOVIDEO: '1',
-    TIMEOUT_SCALE: '3',
-  });
-  expect(created.status).toBe(200);
-  return created.body.id as number;
-}
+const busyboxJob = async (test: string) =>
+  createJob(s, { TEST: test, WORKER_CLASS: 'qemu_x86_64', ...(await busyboxSettings()) });
 
 async function job(id: number): Promise<Json> {
   return (await s.api('GET', `jobs/${id}`)).body.job;
 }
 
-const final = (id: number) =>
-  waitUntil(async () => ['done', 'cancelled'].includes((await job(id)).state), 240_000, 200);
+/** The job's final state, from the job events (a busybox run under TCG). */
+const final = (id: number) => jobReaches(s.database, id, isFinal, 240_000);
 
 describe('local executor with the scheduler', () => {
   it('runs a job the scheduler assigns to a local slot', async () => {
     const id = await busyboxJob('scheduled-busybox');
-    expect(await final(id)).toBe(true);
+    await final(id);
     const done = await job(id);
     expect([done.state, done.result]).toEqual(['done', 'passed']);
     const [row] = await s.database.query<{ slot_id: string }>('select slot_id from jobs where id = $1', [id]);
@@ -88,11 +70,11 @@ describe('local executor with the scheduler', () => {
 
   it('re-queues a job whose runner died; the clone passes', async () => {
     const id = await busyboxJob('runner-dies');
-    expect(await waitUntil(async () => (await job(id)).state === 'running', 120_000, 100)).toBe(true);
+    await jobReaches(s.database, id, isRunning, 120_000);
     const pid = executor.runningJobs().get(id);
     expect(pid).toBeGreaterThan(0);
     killGroup(pid as number, 'SIGKILL');
-    expect(await final(id)).toBe(true);
+    await final(id);
     const died = await job(id);
     expect([died.state, died.result, died.reason]).toEqual([
       'done',
@@ -101,7 +83,7 @@ describe('local executor with the scheduler', () => {
     ]);
     expect(await waitUntil(async () => typeof (await job(id)).clone_id === 'number', 30_000, 100)).toBe(true);
     const cloneId = (await job(id)).clone_id as number;
-    expect(await final(cloneId)).toBe(true);
+    await final(cloneId);
     const clone = await job(cloneId);
     expect([clone.state, clone.result]).toEqual(['done', 'passed']);
   }, 300_000);

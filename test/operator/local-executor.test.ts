@@ -1,59 +1,52 @@
 // The local executor with real runner children (`kubeqa worker run-job`) booting the busybox guest
-// under TCG, against the real API on real PostgreSQL, its slots registered in the scheduler's
-// in-memory store. What the scheduler would do is done by hand: the job is put in `assigned`
-// (as a committed assignment leaves it) and onAssigned is called.
+// under TCG, against the real API on real PostgreSQL, its slots registered in the database through
+// the registry `kubeqa up` uses (dbSlotRegistry). What the scheduler would do is done by hand: the
+// job is put in `assigned` (as a committed assignment leaves it) and onAssigned is called. Waits
+// are on the executor's onJobEnded and on the job events, never on a polled list.
 // Proves: jobs of an assignment run in order; a job cancelled through the API has its runner and
 // QEMU stopped and stays cancelled; a runner killed without reporting leaves its job incomplete
 // with "runner died: …"; slots are registered with their classes, heartbeat, and are removed.
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeJobStates } from '../../db/jobs.js';
-import { LocalExecutor, type SlotRegistry } from '../../operator/executors/local.js';
+import { dbSlotRegistry } from '../../operator/executors/db-slot-registry.js';
+import { LocalExecutor } from '../../operator/executors/local.js';
 import { defaultSlotCount, localSlots, runnerDiedReason } from '../../operator/executors/local-slots.js';
-import { systemClock } from '../../operator/scheduler/clock.js';
-import { MemoryStore } from '../../operator/scheduler/memory-store.js';
 import { killGroup } from '../../runtime/process-group.js';
 import { type Json, startServer, type TestServer } from '../api/server.js';
-import { testEnv } from '../env/index.js';
+import { busyboxAssetDir, busyboxSettings, processesIn } from '../helpers/busybox-jobs.js';
+import { within } from '../helpers/deadlines.js';
+import { assignedJob, isRunning, jobReaches } from '../helpers/jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 let s: TestServer;
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-local-exec-'));
 const assets = join(work, 'assets');
-const store = new MemoryStore(systemClock);
-const registry: SlotRegistry = {
-  register: async (slots) => {
-    for (const slot of slots) store.upsertSlot(slot);
-  },
-  heartbeat: async (ids) => {
-    for (const id of ids) store.heartbeat(id);
-  },
-  remove: async (ids) => {
-    for (const id of ids) store.removeSlot(id);
-  },
-};
-const ended: Array<{ jobId: number; exit: { code?: number; signal?: string } }> = [];
+type Ended = { jobId: number; exit: { code?: number; signal?: string } };
+const ended: Ended[] = [];
+/** One promise per job, settled by the executor's onJobEnded. */
+const endings = new Map<number, { promise: Promise<Ended>; resolve: (e: Ended) => void }>();
+function ending(jobId: number) {
+  let entry = endings.get(jobId);
+  if (!entry) {
+    let resolve!: (e: Ended) => void;
+    const promise = new Promise<Ended>((r) => {
+      resolve = r;
+    });
+    entry = { promise, resolve };
+    endings.set(jobId, entry);
+  }
+  return entry;
+}
 let executor: LocalExecutor;
 
 beforeAll(async () => {
   s = await startServer('local_executor');
-  const { busybox } = await testEnv.qemu();
-  mkdirSync(join(assets, 'other'), { recursive: true });
-  copyFileSync(busybox.kernel, join(assets, 'other', 'busybox-linux'));
-  copyFileSync(busybox.initrd, join(assets, 'other', 'busybox-initrd.gz'));
+  await busyboxAssetDir(assets);
   executor = new LocalExecutor({
     database: s.database,
-    registry,
+    registry: dbSlotRegistry(s.database),
     apiUrl: s.url,
     workRoot: join(work, 'jobs'),
     assetDir: assets,
@@ -61,7 +54,10 @@ beforeAll(async () => {
     classes: ['qemu_x86_64', 'local-test'],
     heartbeatMs: 50,
     graceMs: 20_000,
-    onJobEnded: (e) => ended.push(e),
+    onJobEnded: (e) => {
+      ended.push(e);
+      ending(e.jobId).resolve(e);
+    },
   });
   await executor.start();
 });
@@ -71,43 +67,23 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function busyboxJob(test: string, extra: Record<string, string> = {}): Promise<number> {
-  const { busybox } = await testEnv.qemu();
-  const created = await s.api('POST', 'jobs', {
-    TEST: test,
-    DISTRI: 'busybox',
-    KERNEL: 'busybox-linux',
-    INITRD: 'busybox-initrd.gz',
-    APPEND: busybox.append,
-    QEMUCPUS: '2',
-    QEMURAM: '256',
-    NUMDISKS: '0',
-    NOVIDEO: '1',
-    TIMEOUT_SCALE: '3',
-    ...extra,
-  });
-  const id = created.body.id as number;
-  await s.database.transaction((q) => changeJobStates(q, [{ id, state: 'assigned' }], 'scheduler'));
-  return id;
-}
+const busyboxJob = async (test: string, extra: Record<string, string> = {}) =>
+  assignedJob(s, { TEST: test, ...(await busyboxSettings()), ...extra });
 
 async function job(id: number): Promise<Json> {
   return (await s.api('GET', `jobs/${id}`)).body.job;
 }
 
-/** Processes whose working directory is inside dir (QEMU runs in the job's directory). */
-function processesIn(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(dir)) pids.push(Number(entry));
-    } catch {}
-  }
-  return pids;
-}
+/** The executor's end of the job (its onJobEnded), within the deadline of a busybox run under TCG. */
+const endedJob = (id: number) => within(ending(id).promise, 240_000, `job ${id} did not end`);
+const running = (id: number) => jobReaches(s.database, id, isRunning, 120_000);
 
-const endedJob = (id: number) => waitUntil(() => ended.some((e) => e.jobId === id), 240_000, 100);
+/** The slots as the database has them. */
+async function slots() {
+  return s.database.query<{ id: string; pool: string; classes: string[]; last_seen: Date }>(
+    'select id, pool, classes, last_seen from slots order by id',
+  );
+}
 
 describe('local executor: pure parts', () => {
   it('sizes its slots by CPUs and memory, at least one', () => {
@@ -126,22 +102,23 @@ describe('local executor: pure parts', () => {
 
 describe('local executor', () => {
   it('registers its slots with their classes and keeps them alive', async () => {
-    const slots = (await store.load(Date.now())).slots;
-    expect(slots.map((x) => [x.id, x.pool, x.classes])).toEqual([
+    const registered = await slots();
+    expect(registered.map((x) => [x.id, x.pool, x.classes])).toEqual([
       ['local/0', 'local', ['local-test', 'qemu_x86_64']],
       ['local/1', 'local', ['local-test', 'qemu_x86_64']],
     ]);
-    const first = slots[0]?.lastSeen ?? 0;
-    expect(
-      await waitUntil(async () => ((await store.load(Date.now())).slots[0]?.lastSeen ?? 0) > first, 5000),
-    ).toBe(true);
+    // a heartbeat moves last_seen (nothing announces it: checked until it moved)
+    const first = registered[0]?.last_seen.getTime() ?? 0;
+    expect(await waitUntil(async () => ((await slots())[0]?.last_seen.getTime() ?? 0) > first, 5000)).toBe(
+      true,
+    );
   });
 
   it("runs an assignment's jobs one after another, in order", async () => {
     const broken = await busyboxJob('first-broken', { ISO: 'missing.iso' });
     const good = await busyboxJob('second-good');
     executor.onAssigned({ slotId: 'local/0', jobIds: [broken, good] });
-    expect(await endedJob(good)).toBe(true);
+    await endedJob(good);
     const a = await job(broken);
     const b = await job(good);
     expect([a.state, a.result]).toEqual(['done', 'incomplete']);
@@ -158,14 +135,13 @@ describe('local executor', () => {
     const id = await busyboxJob('to-cancel');
     executor.onAssigned({ slotId: 'local/1', jobIds: [id] });
     const dir = join(work, 'jobs', `job-${id}`);
-    expect(await waitUntil(async () => (await job(id)).state === 'running', 120_000, 100)).toBe(true);
+    await running(id);
     expect(processesIn(dir).length).toBeGreaterThan(0); // the runner and QEMU
     expect((await s.api('POST', `jobs/${id}/cancel`)).status).toBe(200);
-    expect(await endedJob(id)).toBe(true);
+    const { exit } = await endedJob(id);
     const after = await job(id);
     expect([after.state, after.result]).toEqual(['cancelled', 'user_cancelled']);
     expect(processesIn(dir)).toEqual([]);
-    const exit = ended.find((e) => e.jobId === id)?.exit;
     expect(exit?.signal).toBeUndefined(); // it stopped on SIGTERM, cleanly, without SIGKILL
     expect(readFileSync(join(dir, 'autoinst-log.txt'), 'utf8')).toMatch(/result: user_cancelled/);
   }, 300_000);
@@ -173,11 +149,11 @@ describe('local executor', () => {
   it('ends a job whose runner died without reporting as incomplete (runner died)', async () => {
     const id = await busyboxJob('runner-killed');
     executor.onAssigned({ slotId: 'local/0', jobIds: [id] });
-    expect(await waitUntil(async () => (await job(id)).state === 'running', 120_000, 100)).toBe(true);
+    await running(id);
     const pid = executor.runningJobs().get(id);
     expect(pid).toBeGreaterThan(0);
     killGroup(pid as number, 'SIGKILL');
-    expect(await endedJob(id)).toBe(true);
+    await endedJob(id);
     const after = await job(id);
     expect([after.state, after.result]).toEqual(['done', 'incomplete']);
     expect(after.reason).toBe('runner died: killed by SIGKILL');
@@ -189,6 +165,6 @@ describe('local executor', () => {
 
   it('unregisters its slots when stopped', async () => {
     await executor.stop();
-    expect((await store.load(Date.now())).slots).toEqual([]);
+    expect(await slots()).toEqual([]);
   });
 });

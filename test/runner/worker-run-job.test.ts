@@ -2,24 +2,16 @@
 // environment, against the real API on real PostgreSQL, booting the busybox guest under TCG.
 // The job's assets come from a local asset directory (openQA's layout) and its CASEDIR from the
 // demo distribution inside the package; results land through the runner API.
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-} from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeJobStates } from '../../db/jobs.js';
 import { issueJobToken } from '../../db/results.js';
 import { type Json, startServer, type TestServer } from '../api/server.js';
-import { testEnv } from '../env/index.js';
+import { busyboxAssetDir, busyboxSettings, processesIn } from '../helpers/busybox-jobs.js';
+import { assignedJob, isRunning, jobReaches } from '../helpers/jobs.js';
 import { kubeqaCli } from '../helpers/kubeqa-cli.js';
-import { waitUntil } from '../helpers/wait-until.js';
 
 let s: TestServer;
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-worker-test-'));
@@ -27,21 +19,16 @@ const assets = join(work, 'assets');
 
 beforeAll(async () => {
   s = await startServer('runner_worker');
-  const { busybox } = await testEnv.qemu();
-  mkdirSync(join(assets, 'other'), { recursive: true });
-  copyFileSync(busybox.kernel, join(assets, 'other', 'busybox-linux'));
-  copyFileSync(busybox.initrd, join(assets, 'other', 'busybox-initrd.gz'));
+  await busyboxAssetDir(assets);
 });
 afterAll(async () => {
   await s.close();
   rmSync(work, { recursive: true, force: true });
 });
 
-async function assignedJob(settings: Record<string, string>): Promise<{ id: number; token: string }> {
-  const created = await s.api('POST', 'jobs', settings);
-  expect(created.status, JSON.stringify(created.body)).toBe(200);
-  const id = created.body.id as number;
-  await s.database.transaction((q) => changeJobStates(q, [{ id, state: 'assigned' }], 'scheduler'));
+/** An assigned job and the token its runner gets. */
+async function jobWithToken(settings: Record<string, string>): Promise<{ id: number; token: string }> {
+  const id = await assignedJob(s, settings);
   return { id, token: await issueJobToken(s.database.query, id) };
 }
 
@@ -64,19 +51,7 @@ function runJobCli(id: number, token: string, extra: string[] = []) {
 
 describe('kubeqa worker run-job', () => {
   it('runs the busybox demo from the asset directory and reports it through the API', async () => {
-    const { busybox } = await testEnv.qemu();
-    const { id, token } = await assignedJob({
-      TEST: 'busybox',
-      DISTRI: 'busybox',
-      KERNEL: 'busybox-linux',
-      INITRD: 'busybox-initrd.gz',
-      APPEND: busybox.append,
-      QEMUCPUS: '2',
-      QEMURAM: '256',
-      NUMDISKS: '0',
-      NOVIDEO: '1',
-      TIMEOUT_SCALE: '3',
-    });
+    const { id, token } = await jobWithToken({ TEST: 'busybox', ...(await busyboxSettings()) });
     const run = await runJobCli(id, token, ['--asset-dir', assets]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout + run.stderr).not.toContain(token);
@@ -106,20 +81,9 @@ describe('kubeqa worker run-job', () => {
   });
 
   it('runs a sequence of jobs in one call, each with its own token, going on past a stopped one', async () => {
-    const { busybox } = await testEnv.qemu();
-    const settings = {
-      DISTRI: 'busybox',
-      KERNEL: 'busybox-linux',
-      INITRD: 'busybox-initrd.gz',
-      APPEND: busybox.append,
-      QEMUCPUS: '2',
-      QEMURAM: '256',
-      NUMDISKS: '0',
-      NOVIDEO: '1',
-      TIMEOUT_SCALE: '3',
-    };
-    const first = await assignedJob({ TEST: 'seq-first', ...settings });
-    const second = await assignedJob({ TEST: 'seq-second', ...settings });
+    const settings = await busyboxSettings();
+    const first = await jobWithToken({ TEST: 'seq-first', ...settings });
+    const second = await jobWithToken({ TEST: 'seq-second', ...settings });
     // the scheduler skipped the second one meanwhile (as when its directly chained parent failed)
     await s.database.transaction((q) =>
       changeJobStates(q, [{ id: second.id, state: 'cancelled', result: 'skipped' }], 'scheduler'),
@@ -146,22 +110,9 @@ describe('kubeqa worker run-job', () => {
   });
 
   it('stops the job and QEMU when the API answers 409 (cancelled there), and exits 0', async () => {
-    const { busybox } = await testEnv.qemu();
-    const { id, token } = await assignedJob({
-      TEST: 'cancelled-on-server',
-      DISTRI: 'busybox',
-      KERNEL: 'busybox-linux',
-      INITRD: 'busybox-initrd.gz',
-      APPEND: busybox.append,
-      QEMUCPUS: '2',
-      QEMURAM: '256',
-      NUMDISKS: '0',
-      NOVIDEO: '1',
-      TIMEOUT_SCALE: '3',
-    });
+    const { id, token } = await jobWithToken({ TEST: 'cancelled-on-server', ...(await busyboxSettings()) });
     const running = runJobCli(id, token, ['--asset-dir', assets]);
-    const state = async () => (await s.api('GET', `jobs/${id}`)).body.job.state;
-    expect(await waitUntil(async () => (await state()) === 'running', 120_000, 100)).toBe(true);
+    await jobReaches(s.database, id, isRunning, 120_000);
     expect((await s.api('POST', `jobs/${id}/cancel`)).status).toBe(200);
     const run = await running;
     expect(run.code, run.stderr).toBe(0);
@@ -172,18 +123,11 @@ describe('kubeqa worker run-job', () => {
     const job: Json = (await s.api('GET', `jobs/${id}`)).body.job;
     expect([job.state, job.result]).toEqual(['cancelled', 'user_cancelled']);
     // nothing of the job is left running (QEMU ran in its directory)
-    const left = readdirSync('/proc').filter((p) => {
-      try {
-        return /^\d+$/.test(p) && readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
-      } catch {
-        return false;
-      }
-    });
-    expect(left).toEqual([]);
+    expect(processesIn(dir)).toEqual([]);
   }, 300_000);
 
   it('ends a job whose asset is missing incomplete, naming the asset', async () => {
-    const { id, token } = await assignedJob({ TEST: 'no-asset', DISTRI: 'busybox', ISO: 'missing.iso' });
+    const { id, token } = await jobWithToken({ TEST: 'no-asset', DISTRI: 'busybox', ISO: 'missing.iso' });
     const run = await runJobCli(id, token, ['--asset-dir', assets]);
     expect(run.code, run.stderr).toBe(0);
     const job: Json = (await s.api('GET', `jobs/${id}`)).body.job;
@@ -205,7 +149,7 @@ describe('kubeqa worker run-job', () => {
       KUBEQA_JOB_TOKEN: 't',
     });
     expect(badJob.code).toBe(2);
-    const { id } = await assignedJob({ TEST: 'wrong-token', DISTRI: 'busybox' });
+    const { id } = await jobWithToken({ TEST: 'wrong-token', DISTRI: 'busybox' });
     const wrong = await runJobCli(id, 'wrong-token-abcdef');
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/KQ_ERR_UNAUTHORIZED/);

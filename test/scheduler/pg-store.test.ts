@@ -9,13 +9,14 @@ import { insertJobs, type NewEdge, type NewJob } from '../../db/jobs.js';
 import { migrate } from '../../db/migrate.js';
 import { writeStatus } from '../../db/results.js';
 import { heartbeatSlots, jobsOfSlot, registerSlots, removeSlots } from '../../db/slots.js';
-import { auditTransitions, type TransitionRecord } from '../../domain/jobs/state-machine.js';
+import { auditTransitions } from '../../domain/jobs/state-machine.js';
 import type { JobResult, JobState } from '../../domain/jobs/states.js';
 import type { StoppedJob } from '../../operator/scheduler/loop.js';
 import { PgSchedulerStore } from '../../operator/scheduler/pg-store.js';
 import { type RunningScheduler, startScheduler } from '../../operator/scheduler/run-scheduler.js';
 import type { Assignment } from '../../operator/scheduler/types.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { recordedTransitions } from '../helpers/jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 function job(test: string, settings: Record<string, string> = {}, priority = 50): NewJob {
@@ -57,19 +58,7 @@ async function rowOf(database: OpenDatabase, id: number): Promise<Row> {
 }
 
 async function audit(database: OpenDatabase): Promise<ReturnType<typeof auditTransitions>> {
-  const rows = await database.query<{
-    job_id: number;
-    from_state: JobState;
-    from_result: JobResult;
-    to_state: JobState;
-    to_result: JobResult;
-  }>('select job_id, from_state, from_result, to_state, to_result from job_state_changes order by id');
-  const records: TransitionRecord[] = rows.map((r) => ({
-    jobId: Number(r.job_id),
-    from: { state: r.from_state, result: r.from_result },
-    to: { state: r.to_state, result: r.to_result },
-  }));
-  return auditTransitions(records);
+  return auditTransitions(await recordedTransitions(database));
 }
 
 /** What a runner does through the runner routes: setup, running, then done with a result. */
