@@ -380,6 +380,11 @@ export interface ChangeOptions {
   readonly at?: number;
   /** Wake the scheduler (false for the scheduler's own writes: it knows already). */
   readonly wakeScheduler?: boolean;
+  /**
+   * The jobs' state and result as the caller read them with their rows locked (`SELECT … FOR
+   * UPDATE`) earlier in this transaction: they are not read and locked a second time.
+   */
+  readonly locked?: ReadonlyMap<number, { readonly state: JobState; readonly result: JobResult }>;
 }
 
 /**
@@ -398,11 +403,16 @@ export async function changeJobStates(
   options: ChangeOptions = {},
 ): Promise<void> {
   if (changes.length === 0) return;
-  const current = await q<{ id: number; state: JobState; result: JobResult }>(
-    'select id, state, result from jobs where id = any($1::bigint[]) order by id for update',
-    [changes.map((c) => c.id)],
-  );
-  const byId = new Map(current.map((row) => [Number(row.id), row]));
+  const byId =
+    options.locked ??
+    new Map(
+      (
+        await q<{ id: number; state: JobState; result: JobResult }>(
+          'select id, state, result from jobs where id = any($1::bigint[]) order by id for update',
+          [changes.map((c) => c.id)],
+        )
+      ).map((row) => [Number(row.id), row]),
+    );
   const restartInPlace = by === RESTART_IN_PLACE;
   for (const change of changes) {
     const row = byId.get(change.id);

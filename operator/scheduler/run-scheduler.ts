@@ -22,6 +22,8 @@ export interface StartSchedulerOptions {
   readonly onPass?: LoopOptions['onPass'];
   /** How often a waiting instance tries to take the lock (default 2 s). */
   readonly retryLockMs?: number;
+  /** How often the store reads every job again, as a safety net (default 30 s; see PgStoreOptions). */
+  readonly fullReadEveryMs?: number;
 }
 
 export interface RunningScheduler {
@@ -36,7 +38,7 @@ export interface RunningScheduler {
 export async function startScheduler(options: StartSchedulerOptions): Promise<RunningScheduler> {
   const { database, log } = options;
   const clock = options.clock ?? systemClock;
-  const store = new PgSchedulerStore(database, { log });
+  const store = new PgSchedulerStore(database, { log, fullReadEveryMs: options.fullReadEveryMs });
   const loop = new SchedulerLoop({
     store,
     clock,

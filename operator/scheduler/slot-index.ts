@@ -12,6 +12,8 @@ interface Group {
 }
 
 export function classKey(classes: readonly string[]): string {
+  // most jobs name one class (or none): no copy, sort and join for them
+  if (classes.length <= 1) return classes[0] ?? '';
   return [...classes].sort().join(',');
 }
 

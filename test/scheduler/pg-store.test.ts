@@ -4,7 +4,7 @@
 // transition the database recorded must be legal.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OpenDatabase, openPglite, openPostgres } from '../../db/connect.js';
-import { cancelJobs, setDone } from '../../db/job-actions.js';
+import { cancelJobs, setDone, setPriority } from '../../db/job-actions.js';
 import { insertJobs, type NewEdge, type NewJob } from '../../db/jobs.js';
 import { migrate } from '../../db/migrate.js';
 import { writeStatus } from '../../db/results.js';
@@ -15,6 +15,7 @@ import type { StoppedJob } from '../../operator/scheduler/loop.js';
 import { PgSchedulerStore } from '../../operator/scheduler/pg-store.js';
 import { type RunningScheduler, startScheduler } from '../../operator/scheduler/run-scheduler.js';
 import type { Assignment } from '../../operator/scheduler/types.js';
+import { publishUiEvent } from '../../webui/ui/event-fanout.js';
 import { createDatabase, testEnv } from '../env/index.js';
 import { recordedTransitions } from '../helpers/jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
@@ -325,6 +326,127 @@ describe.each(flavours)('the scheduler on %s', (_name, open) => {
   it('leaves a record of legal transitions only', async () => {
     const report = await audit(database);
     expect(report.violations).toEqual([]);
+  });
+});
+
+describe.each(flavours)('the scheduler reading a long queue on %s', (_name, open) => {
+  let database: OpenDatabase;
+  let scheduler: RunningScheduler;
+  const assignments: Assignment[] = [];
+  /** Job rows the scheduler read (its job queries read `from jobs j`). */
+  let jobRowsRead = 0;
+  let counted: OpenDatabase;
+  let queue: number[] = [];
+
+  const start = async (fullReadEveryMs: number) => {
+    scheduler = await startScheduler({
+      database: counted,
+      fullReadEveryMs,
+      onAssigned: (a) => assignments.push(a),
+    });
+    await scheduler.leading;
+    await scheduler.loop.idle();
+  };
+
+  beforeAll(async () => {
+    database = await open();
+    await migrate(database);
+    counted = {
+      ...database,
+      query: async <T>(sql: string, params?: unknown[]) => {
+        const rows = await database.query<T>(sql, params);
+        if (/from jobs j\b/.test(sql)) jobRowsRead += rows.length;
+        return rows;
+      },
+    };
+    // no full read while the first tests run
+    await start(600_000);
+  });
+
+  afterAll(async () => {
+    await scheduler?.stop();
+    await database?.close();
+  });
+
+  const assignedJobs = () => assignments.flatMap((a) => a.jobIds);
+  const settled = async (condition: () => boolean | Promise<boolean>) => {
+    expect(await waitUntil(condition, 15_000)).toBe(true);
+    await scheduler.loop.idle();
+  };
+
+  it('writes the reasons of jobs no slot can take when they arrive', async () => {
+    // 2,000 jobs for a class no slot offers, one in ten waiting for the job before it
+    queue = await database.transaction((q) =>
+      insertJobs(
+        q,
+        Array.from({ length: 2000 }, (_, i) => job(`waiting-${i}`, { WORKER_CLASS: 'qemu_s390x' })),
+        Array.from(
+          { length: 200 },
+          (_, k): NewEdge => ({ child: 10 * k + 1, parent: 10 * k, type: 'chained' }),
+        ),
+      ),
+    );
+    await settled(async () => (await rowOf(database, queue.at(-1)!)).reason !== null);
+    expect((await rowOf(database, queue[0]!)).reason).toBe('no slot of class qemu_s390x');
+    expect((await rowOf(database, queue[1]!)).reason).toBe(`waiting for job ${queue[0]}`);
+    const [unexplained] = await database.query<{ n: number }>(
+      'select count(*)::int as n from jobs where id = any($1::bigint[]) and reason is null',
+      [queue],
+    );
+    expect(unexplained!.n).toBe(0);
+  });
+
+  it('assigns a new job to a free slot without reading the waiting jobs again', async () => {
+    const before = scheduler.loop.passCount;
+    await database.transaction((q) =>
+      registerSlots(q, [{ id: 'x86/0', pool: 'p', classes: ['qemu_x86_64'] }]),
+    );
+    await settled(() => scheduler.loop.passCount > before);
+    jobRowsRead = 0;
+    const [id] = await database.transaction((q) =>
+      insertJobs(q, [job('new', { WORKER_CLASS: 'qemu_x86_64' })]),
+    );
+    await settled(() => assignedJobs().includes(id!));
+    expect(await rowOf(database, id!)).toMatchObject({ state: 'assigned', slot_id: 'x86/0' });
+    // the new job and the jobs holding slots, not the 2,000 waiting ones
+    expect(jobRowsRead).toBeGreaterThan(0);
+    expect(jobRowsRead).toBeLessThan(20);
+  });
+
+  it('gives a waiting job a slot of its class when one appears, and rewrites the reasons that changed', async () => {
+    await database.transaction((q) =>
+      registerSlots(q, [{ id: 's390x/0', pool: 'p', classes: ['qemu_s390x'] }]),
+    );
+    await settled(
+      async () => (await rowOf(database, queue[2]!)).reason === 'no free slot of class qemu_s390x',
+    );
+    expect(assignedJobs()).toContain(queue[0]);
+    expect(await rowOf(database, queue[0]!)).toMatchObject({ state: 'assigned', slot_id: 's390x/0' });
+    expect((await rowOf(database, queue[1]!)).reason).toBe(`waiting for job ${queue[0]}`);
+    expect((await rowOf(database, queue.at(-1)!)).reason).toBe('no free slot of class qemu_s390x');
+  });
+
+  it('uses a priority changed through the API in the next pass', async () => {
+    const [older, newer] = await database.transaction((q) =>
+      insertJobs(q, [job('older', { WORKER_CLASS: 'prio' }), job('newer', { WORKER_CLASS: 'prio' })]),
+    );
+    await settled(async () => (await rowOf(database, newer!)).reason !== null);
+    // what the priority route does
+    await setPriority(database, newer!, 10);
+    await publishUiEvent(database, { type: 'job.priority', id: newer! });
+    expect(await waitUntil(() => scheduler.store.willRead(newer!), 15_000)).toBe(true);
+    await database.transaction((q) => registerSlots(q, [{ id: 'prio/0', pool: 'p', classes: ['prio'] }]));
+    await settled(() => assignedJobs().includes(newer!));
+    expect((await rowOf(database, older!)).state).toBe('scheduled');
+  });
+
+  it('notices a change no event announced at its next full read', async () => {
+    await scheduler.stop();
+    await start(300);
+    const id = queue.at(-1)!;
+    // a row edited by hand: no event, and the decision's reason is the one it last wrote
+    await database.query("update jobs set reason = 'edited by hand' where id = $1", [id]);
+    await settled(async () => (await rowOf(database, id)).reason === 'no free slot of class qemu_s390x');
   });
 });
 
