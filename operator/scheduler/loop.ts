@@ -220,8 +220,9 @@ export class SchedulerLoop {
 
     const decision = decide({ ...snapshot, now, config: this.config });
     const changes = decision.changes.filter((change) => this.legal(change));
-    const view = viewAfter(snapshot, changes, decision.assignments);
     const clones: ClonePlan[] = [];
+    // the view after this pass only matters to restarts (it copies every job: built only then)
+    const view = decision.restarts.length > 0 ? viewAfter(snapshot, changes, decision.assignments) : snapshot;
     for (const restart of decision.restarts) {
       try {
         clones.push(planRestart(view, restart.jobId, { by: 'auto', why: restart.why }));
@@ -323,7 +324,7 @@ export class SchedulerLoop {
     conflicted: ReadonlySet<number>,
   ): void {
     const onStopped = this.options.onStopped;
-    if (!onStopped) return;
+    if (!onStopped || changes.length === 0) return;
     const slotOf = new Map(snapshot.jobs.map((job) => [job.id, job.slotId]));
     for (const change of changes) {
       const slotId = slotOf.get(change.jobId);

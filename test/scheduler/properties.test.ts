@@ -165,6 +165,42 @@ describe('decision invariants', () => {
   });
 });
 
+describe('jobs no slot can take', () => {
+  it('change nothing for the other jobs when they have no dependencies, wherever their priority puts them', () => {
+    fc.assert(
+      fc.property(
+        scenario,
+        fc.array(fc.record({ priority: fc.integer({ min: -5, max: 10 }), age: fc.nat(1000) }), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        ({ jobs, slots, edges, limit }, extra) => {
+          const config = { maxRunningJobs: limit };
+          const alone = decide(input({ jobs, slots, edges, config }));
+          // jobs for a class no slot offers, before, among and after the others in the order
+          const unmatched = extra.map((e, i) =>
+            job(1000 + i, { priority: e.priority, createdAt: NOW - e.age, workerClasses: ['z'] }),
+          );
+          const together = decide(input({ jobs: [...unmatched, ...jobs], slots, edges, config }));
+          expect(together.assignments).toEqual(alone.assignments);
+          expect(together.changes).toEqual(alone.changes);
+          expect(together.restarts).toEqual(alone.restarts);
+          expect(together.heldSlots).toEqual(alone.heldSlots);
+          expect(together.priorityOffsets).toEqual(alone.priorityOffsets);
+          expect(together.nextWakeAt).toEqual(alone.nextWakeAt);
+          const reasons = new Map(together.reasons);
+          for (const j of unmatched) {
+            expect(reasons.get(j.id)).toBe('no slot of class z');
+            reasons.delete(j.id);
+          }
+          expect(reasons).toEqual(alone.reasons);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('loop invariants', () => {
   type Op =
     | { op: 'create'; classes: string[]; priority: number; retry: boolean }
