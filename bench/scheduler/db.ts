@@ -9,6 +9,7 @@
 // jobs for free slots are created one at a time (created → assigned), and 15,000 queued jobs that
 // match but find every slot busy while slots free one at a time (slot frees → next assigned).
 // Run: npx tsx bench/scheduler/db.ts [--runs N] [--flavour postgres|pglite] [--only queue|classic]
+//      [--samples N] [--queue N] [--warmup N] (queue scenarios: samples per run, queue size, warm-up runs)
 import { cpus, loadavg } from 'node:os';
 import { type OpenDatabase, openPglite, openPostgres } from '../../db/connect.js';
 import { setDone } from '../../db/job-actions.js';
@@ -30,6 +31,8 @@ const ONLY = arg('--only');
 const SAMPLES = Number(arg('--samples') ?? 40);
 /** The size of the queue in the queue scenarios. */
 const QUEUE = Number(arg('--queue') ?? 15_000);
+/** Warm-up runs of each queue scenario (not counted). */
+const WARMUP = Number(arg('--warmup') ?? 1);
 
 let counter = 0;
 async function freshDatabase(): Promise<OpenDatabase> {
@@ -384,7 +387,7 @@ async function busyQueue(figures: QueueFigures): Promise<void> {
 
 async function measureQueue(scenario: (figures: QueueFigures) => Promise<void>): Promise<string[]> {
   const warm: QueueFigures = { latencies: [], passes: [] };
-  await scenario(warm);
+  for (let i = 0; i < WARMUP; i++) await scenario(warm);
   const figures: QueueFigures = { latencies: [], passes: [] };
   for (let i = 0; i < RUNS; i++) await scenario(figures);
   const { latencies, passes } = figures;
@@ -394,6 +397,7 @@ async function measureQueue(scenario: (figures: QueueFigures) => Promise<void>):
     fmt(percentile(passes, 50)),
     fmt(percentile(passes, 95)),
     `${latencies.length}`,
+    (passes.length / latencies.length).toFixed(1),
   ];
 }
 
@@ -449,9 +453,11 @@ if (ONLY !== 'queue') {
 
 if (ONLY !== 'classic') {
   const queue = QUEUE.toLocaleString('en');
-  console.log(`${header}, ${SAMPLES} samples per run × ${RUNS} runs after one warm-up run`);
-  console.log('| scenario | latency p50 | latency p95 | pass p50 | pass p95 | samples | load average |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(`${header}, ${SAMPLES} samples per run × ${RUNS} runs after ${WARMUP} warm-up run(s)`);
+  console.log(
+    '| scenario | latency p50 | latency p95 | pass p50 | pass p95 | samples | passes per sample | load average |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
   let loadBefore = load();
   const unmatched = await measureQueue(unmatchedQueue);
   console.log(

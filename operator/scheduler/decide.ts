@@ -43,6 +43,20 @@ function classLabel(classes: readonly string[]): string {
   return classes.length === 0 ? '(any)' : classes.join(',');
 }
 
+/** A reason naming a class set, built once per class list (jobs with equal settings share one). */
+class ClassReasons {
+  private readonly texts = new Map<readonly string[], string>();
+  constructor(private readonly prefix: string) {}
+  of(classes: readonly string[]): string {
+    let text = this.texts.get(classes);
+    if (text === undefined) {
+      text = `${this.prefix}${classLabel(classes)}`;
+      this.texts.set(classes, text);
+    }
+    return text;
+  }
+}
+
 export function decide(input: DecisionInput): Decision {
   return new Pass(input).run();
 }
@@ -66,7 +80,8 @@ class Pass {
   constructor(private readonly input: DecisionInput) {
     for (const job of input.jobs) {
       this.jobs.set(job.id, job);
-      this.status.set(job.id, { state: job.state, result: job.result });
+      // the job is its own status until something changes it (no copy per job and pass)
+      this.status.set(job.id, job);
     }
     // edges to jobs the store did not hand us are ignored (they cannot be reasoned about)
     const edges = input.edges.filter((e) => this.jobs.has(e.parent) && this.jobs.has(e.child));
@@ -84,14 +99,14 @@ class Pass {
     for (const id of followUp) this.followUp(id);
     this.skipChildrenOfFailedParents();
     this.assign();
+    // of the jobs still scheduled: their reasons, and their offsets (this pass's, else carried)
+    const scheduled = (id: number) => this.status.get(id)?.state === 'scheduled';
     const reasons = new Map<number, string>();
+    for (const [id, reason] of this.reasons) if (scheduled(id)) reasons.set(id, reason);
     const offsets = new Map<number, number>();
-    for (const [id, st] of this.status) {
-      if (st.state !== 'scheduled') continue;
-      const reason = this.reasons.get(id);
-      if (reason !== undefined) reasons.set(id, reason);
+    for (const id of new Set([...this.offsets.keys(), ...this.input.priorityOffsets.keys()])) {
       const offset = this.offsets.get(id) ?? this.input.priorityOffsets.get(id) ?? 0;
-      if (offset !== 0) offsets.set(id, offset);
+      if (offset !== 0 && scheduled(id)) offsets.set(id, offset);
     }
     return {
       assignments: this.assignments,
@@ -118,7 +133,8 @@ class Pass {
   };
 
   private change(jobId: number, state: JobState, result: JobResult, reason: string | null): void {
-    const from = this.status.get(jobId)!;
+    const current = this.status.get(jobId)!;
+    const from = { state: current.state, result: current.result };
     const to = { state, result };
     this.changes.push({ jobId, from, to, reason });
     this.status.set(jobId, to);
@@ -137,7 +153,7 @@ class Pass {
     const active = new Set<string>();
     const head = new Map<string, SchedulerJob>();
     for (const job of this.jobs.values()) {
-      if (!job.slotId || !isExecutionState(job.state)) continue;
+      if (!job.slotId || job.state === 'scheduled' || !isExecutionState(job.state)) continue;
       if (job.state !== 'assigned') active.add(job.slotId);
       else {
         const current = head.get(job.slotId);
@@ -145,7 +161,7 @@ class Pass {
       }
     }
     const executing = [...this.jobs.values()]
-      .filter((job) => isExecutionState(job.state))
+      .filter((job) => job.state !== 'scheduled' && isExecutionState(job.state))
       .sort((a, b) => a.id - b.id);
     for (const job of executing) {
       const slot = job.slotId ? this.slotsById.get(job.slotId) : undefined;
@@ -280,13 +296,15 @@ class Pass {
     let running = [...busy].filter((id) => !this.staleSlots.has(id)).length;
 
     const offset = (id: number) => this.input.priorityOffsets.get(id) ?? 0;
+    const noSlot = new ClassReasons('no slot of class ');
+    const noFreeSlot = new ClassReasons('no free slot of class ');
     const ordered: Array<{ job: SchedulerJob; effective: number }> = [];
     for (const job of this.jobs.values()) {
       if (this.st(job.id)!.state !== 'scheduled') continue;
       // without dependencies and without a live slot of its classes, a job's turn in the order
       // changes nothing: it takes no slot and touches no other job (see the top of this file)
       if (!this.linked.has(job.id) && !onlineIndex.hasMatch(job.workerClasses)) {
-        this.reasons.set(job.id, `no slot of class ${classLabel(job.workerClasses)}`);
+        this.reasons.set(job.id, noSlot.of(job.workerClasses));
         continue;
       }
       ordered.push({ job, effective: job.priority - offset(job.id) });
@@ -299,6 +317,19 @@ class Pass {
     for (const { job } of ordered) {
       if (decided.has(job.id) || this.st(job.id)!.state !== 'scheduled') continue;
       const linked = this.linked.has(job.id);
+      if (!linked) {
+        // the general steps below for one job without dependencies (it has a slot class online)
+        if (running >= limit) {
+          this.reasons.set(job.id, `global limit reached: ${running} of ${limit} jobs running`);
+          continue;
+        }
+        const slot = free.take(job.workerClasses);
+        if (slot) {
+          this.assignSequence(job.id, slot, decided);
+          running += 1;
+        } else this.reasons.set(job.id, noFreeSlot.of(job.workerClasses));
+        continue;
+      }
 
       // a job that runs directly after another waits for that one's sequence
       const directParents = linked ? this.graph.parentsOf(job.id, 'directly_chained') : NO_JOBS;
