@@ -101,8 +101,8 @@ class Pass {
     this.assign();
     // of the jobs still scheduled: their reasons, and their offsets (this pass's, else carried)
     const scheduled = (id: number) => this.status.get(id)?.state === 'scheduled';
-    const reasons = new Map<number, string>();
-    for (const [id, reason] of this.reasons) if (scheduled(id)) reasons.set(id, reason);
+    const reasons = this.reasons;
+    for (const id of reasons.keys()) if (!scheduled(id)) reasons.delete(id);
     const offsets = new Map<number, number>();
     for (const id of new Set([...this.offsets.keys(), ...this.input.priorityOffsets.keys()])) {
       const offset = this.offsets.get(id) ?? this.input.priorityOffsets.get(id) ?? 0;
