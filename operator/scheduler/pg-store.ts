@@ -158,7 +158,8 @@ export class PgSchedulerStore implements SchedulerStore {
           SCHEDULER_CHANNEL,
           (payload) => {
             const event = STORE_EVENTS.find((e) => e === payload);
-            if (event) this.emit(event);
+            // a new job wakes the loop through its job.created event (below), which names it
+            if (event && event !== 'job-created') this.emit(event);
           },
           { onReconnect },
         ),
@@ -220,8 +221,8 @@ export class PgSchedulerStore implements SchedulerStore {
         this.dirty.add(id);
         this.created.add(id);
       }
-      // the wake on kubeqa_scheduler travels on another connection and may come first
-      this.emit('job-created');
+      // one pass per new job: none when a pass woken otherwise has read it already
+      if (event.ids.some((id) => !this.known.has(id))) this.emit('job-created');
     } else if (event.type === 'job.deleted') {
       const gone = new Set(event.ids);
       for (const id of gone) this.dirty.add(id);

@@ -283,6 +283,8 @@ describe.each(flavours)('the scheduler on %s', (_name, open) => {
     );
     // a slot offering no class: the running scheduler cannot give it the job itself
     await database.transaction((q) => registerSlots(q, [{ id: 'twice/0', pool: 'twice', classes: [] }]));
+    // the running scheduler has looked at the new job (and will not hold its row meanwhile)
+    await settled(async () => (await rowOf(database, id!)).reason !== null);
     const outcome = {
       now: Date.now(),
       changes: [],
