@@ -694,16 +694,15 @@ export class PgSchedulerStore implements SchedulerStore {
     const jobIds = outcome.assignments.flatMap((a) => a.jobIds);
     const slotIds = outcome.assignments.map((a) => a.slotId);
     const locked = await this.lock(q, jobIds);
-    const known = await q<{ id: string }>(
-      'select id from slots where id = any($1::text[]) order by id for share skip locked',
-      [slotIds],
-    );
-    const busy = await q<{ slot_id: string }>(
-      'select distinct slot_id from jobs where slot_id = any($1::text[]) and state = any($2::text[])',
+    // the slots that exist (kept while this commits) and hold no job
+    const free = await q<{ id: string }>(
+      `select s.id from slots s
+        where s.id = any($1::text[])
+          and not exists (select 1 from jobs j where j.slot_id = s.id and j.state = any($2::text[]))
+        order by s.id for share of s skip locked`,
       [slotIds, EXECUTION_STATES],
     );
-    const usable = new Set(known.map((row) => row.id));
-    for (const row of busy) usable.delete(row.slot_id);
+    const usable = new Set(free.map((row) => row.id));
     const ids: number[] = [];
     const slots: string[] = [];
     const positions: number[] = [];
