@@ -11,6 +11,7 @@ import {
 } from '../domain/products/expand.js';
 import type { Settings } from '../domain/products/settings.js';
 import type { OpenDatabase, QueryFn } from './connect.js';
+import { UI_EVENTS_CHANNEL } from '../webui/ui/event-fanout.js';
 import { changeJobStates, insertJobs } from './jobs.js';
 
 export async function loadTemplates(q: QueryFn, params: Settings): Promise<TemplateRow[]> {
@@ -126,6 +127,12 @@ export async function postIso(
           await q(
             'update jobs set priority = priority + $2, t_updated = now() where id = any($1::bigint[])',
             [raise.map((o) => o.id), policy.step],
+          );
+          // Delivered at commit: the scheduler re-reads these jobs' priorities in its next pass.
+          await q(
+            `select pg_notify($1, json_build_object('type', 'job.priority', 'id', id)::text)
+               from unnest($2::bigint[]) as id`,
+            [UI_EVENTS_CHANNEL, raise.map((o) => o.id)],
           );
         }
         await changeJobStates(

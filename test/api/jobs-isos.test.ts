@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
+import { UI_EVENTS_CHANNEL } from '../../webui/ui/event-fanout.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { type Json, seedTemplates, startServer, type TestServer } from './server.js';
 
@@ -165,8 +166,13 @@ describe('POST /api/v1/isos', () => {
     expect(current.body.jobs).toHaveLength(4);
   });
 
-  it('deprioritizes older builds with _DEPRIORITIZEBUILD', async () => {
+  it('deprioritizes older builds with _DEPRIORITIZEBUILD and announces each raised priority', async () => {
     const before = await s.api('GET', 'jobs', { build: '300' });
+    const announced = new Set<number>();
+    const unlisten = await s.database.listen(UI_EVENTS_CHANNEL, (payload) => {
+      const event = JSON.parse(payload) as { type: string; id: unknown };
+      if (event.type === 'job.priority' && typeof event.id === 'number') announced.add(event.id);
+    });
     await s.api('POST', 'isos', {
       DISTRI: 'debian',
       VERSION: '12',
@@ -181,6 +187,11 @@ describe('POST /api/v1/isos', () => {
       expect(j.priority).toBe(was.priority + 10);
       expect(j.state).toBe('scheduled');
     }
+    // the scheduler keeps waiting jobs in memory and re-reads a job when such an event names it
+    const raised = after.body.jobs.map((j: Json) => j.id as number);
+    expect(raised.length).toBeGreaterThan(0);
+    expect(await waitUntil(() => raised.every((id: number) => announced.has(id)), 10_000)).toBe(true);
+    await unlisten();
   });
 
   it('names missing product keys in the error shape', async () => {
