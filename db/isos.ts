@@ -10,8 +10,8 @@ import {
   type TemplateRow,
 } from '../domain/products/expand.js';
 import type { Settings } from '../domain/products/settings.js';
-import type { OpenDatabase, QueryFn } from './connect.js';
 import { UI_EVENTS_CHANNEL } from '../webui/ui/event-fanout.js';
+import type { OpenDatabase, QueryFn } from './connect.js';
 import { changeJobStates, insertJobs } from './jobs.js';
 
 export async function loadTemplates(q: QueryFn, params: Settings): Promise<TemplateRow[]> {
