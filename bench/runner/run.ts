@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { requireCommand } from '../../test/env/system.js';
 import { debianInstallerNetboot } from '../../test/guests/busybox.js';
 
@@ -175,7 +176,7 @@ async function osAutoinstJob(): Promise<JobRun> {
     );
   }
   // isotovideo -d logs to standard output (autoinst-log.txt is written only under openQA's worker)
-  const log = run.output.replaceAll(/\x1b\[[0-9;]*m/g, '');
+  const log = stripVTControlCharacters(run.output);
   const result = phases(
     run,
     loggedAt(log, /found installer-language/, 'the language match'),

@@ -222,11 +222,12 @@ export async function startMachine(options: MachineOptions): Promise<Machine> {
       async stop() {
         if (stopping && child.hasExited()) return;
         stopping = true;
-        if (!child.hasExited() && !qmp.isClosed)
+        if (!child.hasExited() && !qmp.isClosed) {
           await within(
             qmp.quit().catch(() => undefined),
             2000,
           );
+        }
         await within(child.exited, 3000);
         await child.stop(3000);
         vnc.close();
