@@ -1,34 +1,19 @@
 #!/usr/bin/env node
-// The kubeqa command line. Each command lives in commands/<name>.ts and is registered below.
+// The kubeqa command line. Each command lives in commands/<name>.ts and is registered in
+// command-table.ts (loaded only when used).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKubeqaError } from '../domain/errors.js';
 import { packageRoot } from '../runtime/package-root.js';
-import type { Command } from './command.js';
-import { apiCommand } from './commands/api.js';
-import { cacheCommand } from './commands/cache.js';
-import { operatorCommand } from './commands/operator.js';
-import { runCommand } from './commands/run.js';
-import { serverCommand } from './commands/server.js';
-import { upCommand } from './commands/up.js';
-import { workerCommand } from './commands/worker.js';
-
-const commands: Command[] = [
-  upCommand,
-  serverCommand,
-  apiCommand,
-  operatorCommand,
-  cacheCommand,
-  runCommand,
-  workerCommand,
-];
+import { loadAllCommands, loadCommand } from './command-table.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const commands = await loadAllCommands();
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'usage: kubeqa <command> [options]',
@@ -43,16 +28,16 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return name ? 0 : 2;
   }
   if (name === '--version' || name === 'version') {
     process.stdout.write(`kubeqa ${version()}\n`);
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
+  const command = await loadCommand(name);
   if (!command) {
-    process.stderr.write(`kubeqa: unknown command '${name}'\n\n${usage()}\n`);
+    process.stderr.write(`kubeqa: unknown command '${name}'\n\n${await usage()}\n`);
     return 2;
   }
   return command.run(rest);

@@ -167,8 +167,12 @@ describe('power', () => {
     expect(event?.data).toMatchObject({ guest: true });
     expect(await qmp.queryStatus()).toMatchObject({ running: false, status: 'shutdown' });
     expect(machine!.process.hasExited()).toBe(false);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const timersBefore = timers();
     await machine!.stop();
     expect(machine!.process.hasExited()).toBe(true);
+    // stop() leaves no timer behind that would keep the runner's process alive after QEMU quit
+    expect(timers()).toBeLessThanOrEqual(timersBefore);
     expect(unexpectedExit).toBeUndefined();
   });
 });

@@ -117,6 +117,19 @@ async function waitForFiles(
   }
 }
 
+/**
+ * Waits for `work`, at most `ms`. The timer is cleared as soon as `work` settles: a timer left
+ * pending would keep the process alive (the runner used to linger 3 s after QEMU had quit).
+ */
+export async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function tail(path: string, lines = 10): string {
   try {
     return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join(' | ') || '(no output)';
@@ -210,9 +223,12 @@ export async function startMachine(options: MachineOptions): Promise<Machine> {
         if (stopping && child.hasExited()) return;
         stopping = true;
         if (!child.hasExited() && !qmp.isClosed) {
-          await Promise.race([qmp.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+          await within(
+            qmp.quit().catch(() => undefined),
+            2000,
+          );
         }
-        await Promise.race([child.exited, new Promise((r) => setTimeout(r, 3000))]);
+        await within(child.exited, 3000);
         await child.stop(3000);
         vnc.close();
         qmp.close();

@@ -109,9 +109,15 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
         log.line(`needles: ${needles.length} from ${dir}`);
       }
     }
+    // The matcher's worker thread loads OpenCV and the needle images while QEMU starts (about a
+    // second of CPU, and the guest shows nothing for seconds anyway); the first check needs them,
+    // so they are awaited before the first test module runs.
+    let preloaded: Promise<void> | undefined;
     if (api) {
       matcher = api.createMatcher();
-      if (needles.length > 0) await matcher.preload(needles);
+      if (needles.length > 0) preloaded = matcher.preload(needles);
+      // awaited below; until then a failure of QEMU's start must not leave it unhandled
+      preloaded?.catch(() => undefined);
     }
 
     const maxJobTime = numberSetting(settings, 'MAX_JOB_TIME', 7200, 1) * 1000;
@@ -126,6 +132,7 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
         log.line(why);
       },
     });
+    await preloaded;
     const m = machine;
     options.onMachine?.(m);
     if (!boolSetting(settings, 'NOVIDEO')) {
