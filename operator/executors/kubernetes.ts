@@ -67,6 +67,11 @@ export class KubernetesExecutor {
   private slotSync: Promise<void> = Promise.resolve();
   /** Jobs of the pods, for deciding whether a job event concerns us. */
   private readonly knownJobs = new Set<number>();
+  /**
+   * Ended jobs already acted on through one channel (the scheduler's onStopped, or the job's
+   * state event): the other channel's word on the same end is not a second resync.
+   */
+  private readonly endHeard = new Set<number>();
 
   constructor(private readonly options: KubernetesExecutorOptions) {}
 
@@ -90,13 +95,19 @@ export class KubernetesExecutor {
     this.resync();
   }
 
-  onStopped(_stop: { jobId: number }): void {
+  /** The scheduler stopped a job (cancelled, or ended with its cluster): its pod goes. */
+  onStopped(stop: { jobId: number }): void {
+    if (this.endHeard.delete(stop.jobId)) return;
+    this.endHeard.add(stop.jobId);
     this.resync();
   }
 
-  /** A job changed state: resync when it is one of ours and has ended. */
+  /** A job changed state: resync when it is one of ours and has ended (once per end). */
   onJobState(jobId: number, state: string): void {
-    if (this.knownJobs.has(jobId) && FINAL.has(state)) this.resync();
+    if (!this.knownJobs.has(jobId) || !FINAL.has(state)) return;
+    if (this.endHeard.delete(jobId)) return;
+    this.endHeard.add(jobId);
+    this.resync();
   }
 
   onPodEvent(): void {
@@ -225,6 +236,7 @@ export class KubernetesExecutor {
     const pods = this.podSummaries();
     this.knownJobs.clear();
     for (const pod of pods) for (const id of pod.jobIds) this.knownJobs.add(id);
+    for (const id of this.endHeard) if (!this.knownJobs.has(id)) this.endHeard.delete(id);
     const assigned = active.filter((j) => j.state === 'assigned').map((j) => j.id);
     const parallel =
       assigned.length < 2

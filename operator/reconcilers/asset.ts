@@ -299,6 +299,15 @@ export interface RunningAssetController {
  * undefined (and says so in the log) when no store is configured: an operator without S3 settings
  * or KUBEQA_ASSET_DIR cannot import anything.
  */
+/** Whether an update of an Asset concerns its reconciler (not only its status changed). */
+export function specOrLifeChanged(old: KubeObject, next: KubeObject): boolean {
+  return (
+    old.metadata.generation !== next.metadata.generation ||
+    old.metadata.uid !== next.metadata.uid ||
+    old.metadata.deletionTimestamp !== next.metadata.deletionTimestamp
+  );
+}
+
 export async function startAssetController(
   options: AssetControllerOptions,
 ): Promise<RunningAssetController | undefined> {
@@ -332,7 +341,11 @@ export async function startAssetController(
     log: options.log,
   });
   informer.on('add', (o) => controller.enqueue(objectKey(o)));
-  informer.on('update', (_old, o) => controller.enqueue(objectKey(o)));
+  // Its own status writes (import progress every few seconds) come back as updates: only a new
+  // generation (spec) or a deletion needs a reconcile.
+  informer.on('update', (old, o) => {
+    if (specOrLifeChanged(old, o)) controller.enqueue(objectKey(o));
+  });
   informer.on('delete', (o) => controller.enqueue(objectKey(o)));
   await informer.start();
   controller.start();
