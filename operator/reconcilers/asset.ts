@@ -31,6 +31,7 @@ import {
   importSettled,
   importTarget,
   readyStatus,
+  specOrLifeChanged,
 } from './asset-status.js';
 
 export interface AssetReconcilerOptions {
@@ -299,15 +300,6 @@ export interface RunningAssetController {
  * undefined (and says so in the log) when no store is configured: an operator without S3 settings
  * or KUBEQA_ASSET_DIR cannot import anything.
  */
-/** Whether an update of an Asset concerns its reconciler (not only its status changed). */
-export function specOrLifeChanged(old: KubeObject, next: KubeObject): boolean {
-  return (
-    old.metadata.generation !== next.metadata.generation ||
-    old.metadata.uid !== next.metadata.uid ||
-    old.metadata.deletionTimestamp !== next.metadata.deletionTimestamp
-  );
-}
-
 export async function startAssetController(
   options: AssetControllerOptions,
 ): Promise<RunningAssetController | undefined> {
