@@ -51,6 +51,13 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
+/** The operator's V8 heap in use (MiB), from its /metrics (prom-client's default metrics). */
+async function heapMiB(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const bytes = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+  return bytes / 1024 / 1024;
+}
+
 interface Watched {
   seen: Map<string, number>;
   stop(): void;
@@ -221,6 +228,8 @@ async function main() {
     loads.push(`after ingest ${load()}`);
     const ingestPeakRss = peakRss;
     const queuedRss = rssMiB(operator.pid);
+    const queuedHeap = await heapMiB(healthPort);
+    console.log(`ingested ${JOBS} in ${fmt(ingestedIn)}; now the pods with free capacity …`);
 
     // 2: with the N still there, a pool with free capacity and M CRs for it, one after another.
     await client.create(`/apis/${KUBEQA_API_VERSION}/namespaces/${ns}/workers`, {
@@ -267,6 +276,7 @@ async function main() {
     }
     pods.stop();
     const finalRss = rssMiB(operator.pid);
+    const finalHeap = await heapMiB(healthPort);
 
     const rows = [
       [
@@ -290,6 +300,10 @@ async function main() {
       [
         'operator RSS idle / with all queued / at the end',
         `${idleRss.toFixed(0)} / ${queuedRss.toFixed(0)} / ${finalRss.toFixed(0)} MiB`,
+      ],
+      [
+        'operator V8 heap in use with all queued / at the end',
+        `${queuedHeap.toFixed(0)} / ${finalHeap.toFixed(0)} MiB`,
       ],
       [
         `operator RSS peak during ingest / overall (target ≤ 300 MiB)`,
