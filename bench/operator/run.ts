@@ -12,7 +12,8 @@
 // the bench builds it first with `npm run build`), or under tsx with `--runtime tsx`.
 // Latencies are observed on watches by this process (one watch per collection).
 // Run: npx tsx bench/operator/run.ts [--jobs 15000] [--pods 200] [--concurrency 16]
-//        [--runtime compiled|tsx] [--no-build] [--cpu-prof DIR]
+//        [--runtime compiled|tsx] [--no-build] [--cpu-prof DIR] [--log-level debug] [--log FILE]
+// --log FILE keeps the operator's log (otherwise it goes with the harness's run directory).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -166,8 +167,10 @@ async function main() {
       : [join(root, 'bin', 'kubeqa.js')]),
     'operator',
   ];
+  const logPath = stringArg('log');
   const operator: ManagedProcess = spawnService('bench-operator', process.execPath, nodeArgs, {
     cwd: root,
+    ...(logPath ? { logPath } : {}),
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -178,7 +181,7 @@ async function main() {
       KUBEQA_WATCH_NAMESPACE: ns,
       KUBEQA_LEADER_ELECTION: 'false',
       KUBEQA_HEALTH_PORT: String(healthPort),
-      KUBEQA_LOG_LEVEL: 'warn',
+      KUBEQA_LOG_LEVEL: stringArg('log-level') ?? 'warn',
       POD_NAMESPACE: ns,
     },
   });

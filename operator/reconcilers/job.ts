@@ -373,6 +373,8 @@ export class JobReconciler implements Reconciler {
         parents: spec.parents,
       });
     }
+    const seenAt = this.firstSeen.get(objectKey(cr as KubeObject));
+    const submittedAt = Date.now();
     const ids = await this.batcher.submit(members, parentIds, `${namespace}/${group.members[0]}`);
     for (const member of members) {
       const id = ids.get(member.uid);
@@ -388,7 +390,15 @@ export class JobReconciler implements Reconciler {
     for (const member of members)
       for (const child of this.childrenOf(`${namespace}/${member.name}`)) this.options.wake?.(child);
     const jobId = ids.get(cr.metadata.uid as string) as number;
-    this.options.log?.debug({ job: objectKey(cr as KubeObject), jobId }, 'Job ingested');
+    this.options.log?.debug(
+      {
+        job: objectKey(cr as KubeObject),
+        jobId,
+        sinceSeenMs: seenAt === undefined ? undefined : submittedAt - seenAt,
+        writeMs: Date.now() - submittedAt,
+      },
+      'Job ingested',
+    );
     return { jobId };
   }
 
