@@ -68,6 +68,34 @@ function jobCr(name: string, spec: Record<string, unknown>, settings: Record<str
 const waitJob = (name: string, predicate: (cr: JobCr) => boolean) =>
   waitForObject<JobCr>(client, JOBS, name, predicate);
 
+/** Waits (on job events, with a deadline) until the job is in `state`. */
+async function waitJobState(jobId: number, state: string, timeoutMs = 60_000): Promise<void> {
+  let reached!: () => void;
+  const done = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const unsubscribe = await subscribeJobEvents(database, (event) => {
+    if (event.type === 'job.state' && event.id === jobId && event.state === state) reached();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const [row] = await database.query<{ state: string }>('select state from jobs where id = $1', [jobId]);
+    if (row?.state === state) return;
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`job ${jobId} did not become ${state} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await unsubscribe();
+  }
+}
+
 beforeAll(async () => {
   const kube = await testEnv.kube();
   client = await KubeClient.fromKubeconfig(kube.kubeconfig);
@@ -170,12 +198,13 @@ describe('a Job CR', () => {
     expect(row).toEqual({ state: 'done', result: 'passed' });
   });
 
-  it('cancels its job when deleted, then lets the CR go', async () => {
+  it('cancels its job when deleted; the CR goes at once', async () => {
     await client.create(JOBS, jobCr('to-cancel', {}));
     const queued = await waitJob('to-cancel', (cr) => cr.status?.jobId !== undefined);
     const gone = waitGone(client, JOBS, 'to-cancel');
     await client.delete(`${JOBS}/to-cancel`);
     await gone;
+    await waitJobState(queued.status?.jobId as number, 'cancelled');
     const [row] = await database.query('select state, result from jobs where id = $1', [
       queued.status?.jobId,
     ]);
@@ -190,7 +219,7 @@ describe('a Job CR', () => {
     const kept = (await waitJob('kept-meanwhile', (cr) => cr.status?.jobId !== undefined)).status
       ?.jobId as number;
     await operator.stop();
-    const deleted = waitGone('deleted-meanwhile');
+    const deleted = waitGone(client, JOBS, 'deleted-meanwhile');
     await client.delete(`${JOBS}/deleted-meanwhile`);
     await deleted; // no finalizer: the CR goes at once, with no operator running
     const stateOf = async (id: number) =>
@@ -202,24 +231,8 @@ describe('a Job CR', () => {
       )[0];
     expect(await stateOf(gone)).toEqual({ state: 'scheduled', result: 'none' });
 
-    let cancelledNow!: () => void;
-    const cancelled = new Promise<void>((resolve) => {
-      cancelledNow = resolve;
-    });
-    const unsubscribe = await subscribeJobEvents(database, (event) => {
-      if (event.type === 'job.state' && event.id === gone && event.state === 'cancelled') cancelledNow();
-    });
-    try {
-      operator = await startOperator();
-      await Promise.race([
-        cancelled,
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error('the job was not cancelled within 60 s')), 60_000),
-        ),
-      ]);
-    } finally {
-      await unsubscribe();
-    }
+    operator = await startOperator();
+    await waitJobState(gone, 'cancelled');
     expect(await stateOf(gone)).toEqual({ state: 'cancelled', result: 'user_cancelled' });
     // The Job that still exists keeps its job, ingested once.
     expect(await stateOf(kept)).toEqual({ state: 'scheduled', result: 'none' });
@@ -234,7 +247,7 @@ describe('a Job CR', () => {
     await client.create(JOBS, { ...body, metadata: { ...body.metadata, finalizers: ['kubeqa.io/job'] } });
     const queued = await waitJob('legacy', (cr) => cr.status?.jobId !== undefined);
     expect(queued.metadata.finalizers).toEqual(['kubeqa.io/job']);
-    const gone = waitGone('legacy');
+    const gone = waitGone(client, JOBS, 'legacy');
     await client.delete(`${JOBS}/legacy`);
     await gone;
     const [row] = await database.query('select state, result from jobs where id = $1', [
