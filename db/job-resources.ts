@@ -103,6 +103,29 @@ export async function jobOfResource(q: QueryFn, uid: string): Promise<number | u
   return row ? Number(row.job_id) : undefined;
 }
 
+/** The jobs of CRs, by uid (uids without a job are missing from the map). */
+export async function resourceJobsOfUids(q: QueryFn, uids: readonly string[]): Promise<Map<string, number>> {
+  if (uids.length === 0) return new Map();
+  const rows = await q<{ uid: string; job_id: number }>(
+    'select uid, job_id from job_resources where uid = any($1::text[])',
+    [uids],
+  );
+  return new Map(rows.map((r) => [r.uid, Number(r.job_id)]));
+}
+
+/** The CRs of jobs that have not ended (in one namespace when given). */
+export async function pendingResources(
+  q: QueryFn,
+  namespace: string | undefined,
+): Promise<Array<ResourceRef & { jobId: number }>> {
+  const rows = await q<{ job_id: number; namespace: string; name: string; uid: string }>(
+    `select r.job_id, r.namespace, r.name, r.uid from job_resources r join jobs j on j.id = r.job_id
+      where j.state not in ('done', 'cancelled') and ($1::text is null or r.namespace = $1)`,
+    [namespace ?? null],
+  );
+  return rows.map((r) => ({ jobId: Number(r.job_id), namespace: r.namespace, name: r.name, uid: r.uid }));
+}
+
 /** Records the mirror CR of an API job (a recreated mirror replaces the old mapping). */
 export async function adoptMirror(q: QueryFn, jobId: number, ref: ResourceRef): Promise<boolean> {
   const rows = await q(

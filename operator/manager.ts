@@ -8,7 +8,7 @@ import { type OpenDatabase, openPostgres } from '../db/connect.js';
 import { cancelJobs } from '../db/job-actions.js';
 import { subscribeJobEvents } from '../db/job-events.js';
 import { resourcesOfJobs } from '../db/job-resources.js';
-import { migrate } from '../db/migrate.js';
+import { migrateExclusively } from '../db/migrate.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorConfig } from './config.js';
 import { Controller } from './controller/controller.js';
@@ -43,20 +43,6 @@ export type StartScheduler = (options: {
   onStopped: (stop: StoppedJob) => void;
 }) => Promise<SchedulerHandle>;
 
-/** Same lock as `kubeqa server`: one process migrates at a time. */
-const MIGRATION_LOCK = 7_135_424_001;
-
-async function migrateDatabase(url: string): Promise<void> {
-  const single = openPostgres({ url, max: 1 });
-  try {
-    await single.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await migrate(single);
-    await single.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-  } finally {
-    await single.close();
-  }
-}
-
 export interface RunningOperator {
   metrics: OperatorMetrics;
   health: HealthServer;
@@ -87,7 +73,7 @@ export async function runOperator(
   const client = await KubeClient.fromKubeconfig(options.kubeconfig);
   const metrics = new OperatorMetrics();
   const events = new EventRecorder(client, 'kubeqa-operator', log);
-  await migrateDatabase(config.databaseUrl);
+  await migrateExclusively(config.databaseUrl);
   const database = openPostgres({ url: config.databaseUrl, max: 8 });
   let databaseOk = false;
   const checkDatabase = async () => {
@@ -129,20 +115,23 @@ export async function runOperator(
   const jobs = new Informer<KubeObject>(client, collection(config, `/apis/${KUBEQA_API_VERSION}`, 'jobs'), {
     log,
   });
-  const podOfJob = new Set<number>();
   const jobReconciler = new JobReconciler(client, jobs, database, {
     cancel: (jobId) => cancelJob(jobId),
-    hasPod: (jobId) => podOfJob.has(jobId),
+    // read from the pod informer's cache (only CRs with the finalizer of earlier versions ask)
+    hasPod: (jobId) => pods.list().some((pod) => podJobIds(pod).includes(jobId)),
     webUrl: config.jobs.webUrl,
     settleMs: config.jobs.settleMs,
     wake: (key) => jobController.enqueue(key),
     events,
     log,
   });
-  // Many workers: ingest requests of concurrent reconciles share one transaction (ingest-batcher.ts).
-  const jobController = new Controller(jobReconciler, { metrics, log, workers: 32 });
+  // Many workers: a new CR's reconcile waits on I/O (the ingest, its status write), and ingest
+  // requests of concurrent reconciles share one transaction (ingest-batcher.ts).
+  const jobController = new Controller(jobReconciler, { metrics, log, workers: 128 });
   const onJobObject = (o: KubeObject) => {
-    jobController.queue.addAfter(objectKey(o), config.jobs.settleMs);
+    // a new CR first settles (JobReconciler: its group arrives whole); a known one needs no wait
+    if (jobReconciler.isIngested(o)) jobController.enqueue(objectKey(o));
+    else jobController.queue.addAfter(objectKey(o), config.jobs.settleMs);
     for (const key of jobReconciler.observe(o)) jobController.enqueue(key);
   };
   jobs.on('add', onJobObject);
@@ -159,7 +148,11 @@ export async function runOperator(
     jobController.enqueue(objectKey(o));
     for (const key of jobReconciler.observe(o)) jobController.enqueue(key);
   });
-  jobs.on('delete', (o) => jobReconciler.forget(o));
+  // A deleted CR's key is reconciled once more: that cancels its job if it has not ended.
+  jobs.on('delete', (o) => {
+    jobReconciler.forget(o);
+    jobController.enqueue(objectKey(o));
+  });
   const enqueueJobsOf = (ids: readonly number[]) => {
     const unknown: number[] = [];
     for (const id of ids) {
@@ -174,16 +167,8 @@ export async function runOperator(
         })
         .catch((error: Error) => log.warn({ err: error.message }, 'cannot map jobs to Job CRs'));
   };
-  const trackPod = (pod: KubeObject, present: boolean) => {
-    const ids = podJobIds(pod);
-    for (const id of ids) {
-      if (present) podOfJob.add(id);
-      else podOfJob.delete(id);
-    }
-    if (!present) enqueueJobsOf(ids);
-  };
-  pods.on('add', (pod) => trackPod(pod, true));
-  pods.on('delete', (pod) => trackPod(pod, false));
+  // A CR waiting for its pod to go (the finalizer of earlier versions) is woken when it went.
+  pods.on('delete', (pod) => enqueueJobsOf(podJobIds(pod)));
 
   const executor = new KubernetesExecutor({
     client,
@@ -251,6 +236,13 @@ export async function runOperator(
       namespace: config.watchNamespace,
       database: (sql, params) => database.query(sql, params),
     });
+    // Before the workers and the executor: CRs deleted while no operator ran get their jobs
+    // cancelled first (so the executor never sees those jobs' pods as runners that died).
+    await jobReconciler.preload();
+    const deleted = await jobReconciler.sweepDeleted(config.watchNamespace || undefined);
+    if (deleted.length > 0)
+      log.info({ jobs: deleted.length }, 'cancelling the jobs of Job CRs deleted meanwhile');
+    for (const key of await jobReconciler.cancelDeletedNow(deleted)) jobController.enqueue(key);
     jobController.start();
     await executor.start();
     const start = options.startScheduler === undefined ? startPgScheduler : options.startScheduler;

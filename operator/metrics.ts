@@ -1,10 +1,16 @@
 // Prometheus metrics of the operator, with controller-runtime's names so existing dashboards and
 // alerts work, plus kubeqa's own.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueMetrics } from './controller/workqueue.js';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // the process's own: resident memory, heap in use, event-loop lag, GC (prom-client's names)
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   readonly reconcileTotal = new Counter({
     name: 'controller_runtime_reconcile_total',
     help: 'Total number of reconciliations per controller',

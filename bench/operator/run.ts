@@ -1,15 +1,22 @@
 // Operator benchmarks against the harness's real kube-apiserver + etcd and PostgreSQL 15, with the
-// operator as its own process (`kubeqa operator`, as the chart runs it) so its memory is its own:
-//   1. Ingest: N Job CRs (default 15,000) created as fast as the apiserver takes them, for a
-//      worker class no pool offers (they all stay queued). Per CR: time from its create request
-//      to the status showing it queued (status.jobId, phase scheduled, condition Scheduled
-//      written); p50/p95/max, ingest throughput, and the operator's peak RSS.
-//   2. Pods with free capacity: a Worker pool with M slots (default 200) and M Job CRs for it,
-//      created one after another; per CR: create request → test pod created (pod ADDED on a
-//      watch); p50/p95.
+// operator as its own process (`kubeqa operator`, as the chart runs it) so its memory is its own.
+// What issue #6 asks, in this order:
+//   1. Ingest: N Job CRs (default 15,000) created with C concurrent requests (default 16), for a
+//      worker class no pool offers, so they all stay queued. Per CR: create request → status
+//      showing it queued (status.jobId and condition Scheduled written); time to ingest all,
+//      ingest throughput, p50/p95/max, the operator's peak RSS.
+//   2. Then, with those N still present and queued: a Worker pool with M free slots (default 200)
+//      and M Job CRs for it, created one after another; per CR: create request → test pod created
+//      (pod ADDED on a watch); p50/p95 (target p95 ≤ 1 s). RSS at N CRs (target ≤ 300 MiB).
+// The operator runs as compiled JavaScript (`node bin/kubeqa.js operator`, as the image does;
+// the bench builds it first with `npm run build`), or under tsx with `--runtime tsx`.
 // Latencies are observed on watches by this process (one watch per collection).
 // Run: npx tsx bench/operator/run.ts [--jobs 15000] [--pods 200] [--concurrency 16]
+//        [--runtime compiled|tsx] [--no-build] [--cpu-prof DIR] [--log-level debug] [--log FILE]
+// --log FILE keeps the operator's log (otherwise it goes with the harness's run directory).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient } from '../../operator/kube/client.js';
 import { installCrds, KUBEQA_API_VERSION } from '../../operator/kube/crds.js';
@@ -22,9 +29,16 @@ function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
+function stringArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
 const JOBS = arg('jobs', 15_000);
 const PODS = arg('pods', 200);
 const CONCURRENCY = arg('concurrency', 16);
+const RUNTIME = stringArg('runtime') ?? 'compiled';
+const CPU_PROF = stringArg('cpu-prof');
+if (RUNTIME !== 'compiled' && RUNTIME !== 'tsx') throw new Error('--runtime is compiled or tsx');
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -36,6 +50,13 @@ function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/** The operator's V8 heap in use (MiB), from its /metrics (prom-client's default metrics). */
+async function heapMiB(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const bytes = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+  return bytes / 1024 / 1024;
 }
 
 interface Watched {
@@ -121,7 +142,17 @@ function jobBody(name: string, workerClass: string) {
   };
 }
 
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+
 async function main() {
+  const root = packageRoot();
+  if (RUNTIME === 'compiled' && !process.argv.includes('--no-build')) {
+    console.log('building (npm run build) …');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  }
   const kube = await testEnv.kube();
   const client = await KubeClient.fromKubeconfig(kube.kubeconfig);
   await installCrds(client);
@@ -129,34 +160,38 @@ async function main() {
   await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const databaseUrl = await createDatabase(await testEnv.postgres(), 'bench_operator');
   const healthPort = await freePort();
-  const root = packageRoot();
-  const operator: ManagedProcess = spawnService(
-    'bench-operator',
-    process.execPath,
-    ['--import', 'tsx', join(root, 'cli', 'main.ts'), 'operator'],
-    {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        KUBECONFIG: kube.kubeconfig,
-        KUBEQA_DATABASE_URL: databaseUrl,
-        KUBEQA_API_URL: 'http://kubeqa-webui.kubeqa.svc:9526',
-        KUBEQA_RUNNER_IMAGE: 'ghcr.io/kubeqa/worker:bench',
-        KUBEQA_WATCH_NAMESPACE: ns,
-        KUBEQA_LEADER_ELECTION: 'false',
-        KUBEQA_HEALTH_PORT: String(healthPort),
-        KUBEQA_LOG_LEVEL: 'warn',
-        POD_NAMESPACE: ns,
-      },
+  const nodeArgs = [
+    ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
+    ...(RUNTIME === 'tsx'
+      ? ['--import', 'tsx', join(root, 'cli', 'main.ts')]
+      : [join(root, 'bin', 'kubeqa.js')]),
+    'operator',
+  ];
+  const logPath = stringArg('log');
+  const operator: ManagedProcess = spawnService('bench-operator', process.execPath, nodeArgs, {
+    cwd: root,
+    ...(logPath ? { logPath } : {}),
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      KUBECONFIG: kube.kubeconfig,
+      KUBEQA_DATABASE_URL: databaseUrl,
+      KUBEQA_API_URL: 'http://kubeqa-webui.kubeqa.svc:9526',
+      KUBEQA_RUNNER_IMAGE: 'ghcr.io/kubeqa/worker:bench',
+      KUBEQA_WATCH_NAMESPACE: ns,
+      KUBEQA_LEADER_ELECTION: 'false',
+      KUBEQA_HEALTH_PORT: String(healthPort),
+      KUBEQA_LOG_LEVEL: stringArg('log-level') ?? 'warn',
+      POD_NAMESPACE: ns,
     },
-  );
+  });
   let peakRss = 0;
   const sampler = setInterval(() => {
     try {
       peakRss = Math.max(peakRss, rssMiB(operator.pid));
     } catch {}
   }, 100);
+  const loads: string[] = [`start ${load()}`];
   try {
     await waitUntilReady(operator, 'the operator', async () => {
       const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined);
@@ -166,45 +201,7 @@ async function main() {
     const jobsPath = `/apis/${KUBEQA_API_VERSION}/namespaces/${ns}/jobs`;
     const podsPath = `/api/v1/namespaces/${ns}/pods`;
 
-    // 2 first (a small pool, free capacity), so its jobs are not queued behind the 15,000.
-    await client.create(`/apis/${KUBEQA_API_VERSION}/namespaces/${ns}/workers`, {
-      apiVersion: KUBEQA_API_VERSION,
-      kind: 'Worker',
-      metadata: { name: 'bench' },
-      spec: { workerClasses: ['bench_pods'], arch: 'x86_64', maxJobs: PODS },
-    });
-    let podsLeft = PODS;
-    let podsDone!: () => void;
-    const allPods = new Promise<void>((resolve) => {
-      podsDone = resolve;
-    });
-    const pods = await watchCollection<{ metadata: { name: string; annotations?: Record<string, string> } }>(
-      client,
-      podsPath,
-      () => true,
-      () => {
-        if (--podsLeft === 0) podsDone();
-      },
-    );
-    const jobIdOf = new Map<string, number>();
-    const podNames: Array<{ metadata: { name: string } }> = Array.from({ length: PODS }, (_, i) =>
-      jobBody(`pod-${i}`, 'bench_pods'),
-    );
-    const podSent = await createAll(client, jobsPath, podNames, 1);
-    await allPods;
-    const list = await client.get<{
-      items: Array<{ metadata: { name: string }; status?: { jobId?: number } }>;
-    }>(jobsPath);
-    for (const cr of list.items) if (cr.status?.jobId) jobIdOf.set(cr.metadata.name, cr.status.jobId);
-    const podLatency: number[] = [];
-    for (const [name, sentAt] of podSent) {
-      const at = pods.seen.get(`kubeqa-job-${jobIdOf.get(name)}`);
-      if (at !== undefined) podLatency.push(at - sentAt);
-    }
-    pods.stop();
-    const afterPodsRss = rssMiB(operator.pid);
-
-    // 1: the 15,000 queued Jobs.
+    // 1: the N queued Jobs.
     let left = JOBS;
     let queuedAll!: () => void;
     const allQueued = new Promise<void>((resolve) => {
@@ -226,35 +223,102 @@ async function main() {
     const started = performance.now();
     const sent = await createAll(client, jobsPath, bodies, CONCURRENCY);
     const createdIn = performance.now() - started;
+    loads.push(`after creates ${load()}`);
     await allQueued;
     const ingestedIn = performance.now() - started;
     queued.stop();
     const latency = [...sent].map(([name, at]) => (queued.seen.get(name) ?? Number.NaN) - at);
-    const settledRss = rssMiB(operator.pid);
+    loads.push(`after ingest ${load()}`);
+    const ingestPeakRss = peakRss;
+    const queuedRss = rssMiB(operator.pid);
+    const queuedHeap = await heapMiB(healthPort);
+    console.log(`ingested ${JOBS} in ${fmt(ingestedIn)}; now the pods with free capacity …`);
+
+    // 2: with the N still there, a pool with free capacity and M CRs for it, one after another.
+    await client.create(`/apis/${KUBEQA_API_VERSION}/namespaces/${ns}/workers`, {
+      apiVersion: KUBEQA_API_VERSION,
+      kind: 'Worker',
+      metadata: { name: 'bench' },
+      spec: { workerClasses: ['bench_pods'], arch: 'x86_64', maxJobs: PODS },
+    });
+    let podsLeft = PODS;
+    let podsDone!: () => void;
+    const allPods = new Promise<void>((resolve) => {
+      podsDone = resolve;
+    });
+    const pods = await watchCollection<{ metadata: { name: string } }>(
+      client,
+      podsPath,
+      () => true,
+      () => {
+        if (--podsLeft === 0) podsDone();
+      },
+    );
+    // The pool's slots are registered on its informer event; give the operator that moment
+    // (wait for the Worker's status, which its reconciler writes) before the first CR.
+    for (let i = 0; i < 600; i++) {
+      const worker = await client.get<{ status?: unknown }>(
+        `/apis/${KUBEQA_API_VERSION}/namespaces/${ns}/workers/bench`,
+      );
+      if (worker.status) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const podBodies = Array.from({ length: PODS }, (_, i) => jobBody(`pod-${i}`, 'bench_pods'));
+    const podSent = await createAll(client, jobsPath, podBodies, 1);
+    await allPods;
+    loads.push(`after pods ${load()}`);
+    const list = await client.get<{
+      items: Array<{ metadata: { name: string }; status?: { jobId?: number } }>;
+    }>(jobsPath);
+    const jobIdOf = new Map<string, number>();
+    for (const cr of list.items) if (cr.status?.jobId) jobIdOf.set(cr.metadata.name, cr.status.jobId);
+    const podLatency: number[] = [];
+    for (const [name, sentAt] of podSent) {
+      const at = pods.seen.get(`kubeqa-job-${jobIdOf.get(name)}`);
+      if (at !== undefined) podLatency.push(at - sentAt);
+    }
+    pods.stop();
+    const finalRss = rssMiB(operator.pid);
+    const finalHeap = await heapMiB(healthPort);
 
     const rows = [
-      ['Job CRs', String(JOBS)],
+      [
+        'runtime',
+        RUNTIME === 'tsx' ? 'tsx (node --import tsx cli/main.ts)' : 'compiled (node bin/kubeqa.js)',
+      ],
+      ['queued Job CRs', String(JOBS)],
       ['created by the client in', `${fmt(createdIn)} (${(JOBS / (createdIn / 1000)).toFixed(0)}/s)`],
       [
         'all queued (status written) after',
         `${fmt(ingestedIn)} (${(JOBS / (ingestedIn / 1000)).toFixed(0)}/s)`,
       ],
-      ['create → queued p50', fmt(quantile(latency, 0.5))],
-      ['create → queued p95 (target ≤ 1 s)', fmt(quantile(latency, 0.95))],
-      ['create → queued max', fmt(Math.max(...latency))],
-      [`create → pod created p50 (${PODS} free slots)`, fmt(quantile(podLatency, 0.5))],
-      [`create → pod created p95 (${PODS} free slots)`, fmt(quantile(podLatency, 0.95))],
       [
-        'operator RSS idle / after pods / with all CRs',
-        `${idleRss.toFixed(0)} / ${afterPodsRss.toFixed(0)} / ${settledRss.toFixed(0)} MiB`,
+        'create → queued p50 / p95 / max',
+        `${[0.5, 0.95].map((q) => fmt(quantile(latency, q))).join(' / ')} / ${fmt(Math.max(...latency))}`,
       ],
-      ['operator RSS peak (target ≤ 300 MiB)', `${peakRss.toFixed(0)} MiB`],
+      [
+        `create → pod created p50 / p95 (${PODS} free slots, ${JOBS} queued; target p95 ≤ 1 s)`,
+        `${fmt(quantile(podLatency, 0.5))} / ${fmt(quantile(podLatency, 0.95))} (max ${fmt(Math.max(...podLatency))})`,
+      ],
+      [
+        'operator RSS idle / with all queued / at the end',
+        `${idleRss.toFixed(0)} / ${queuedRss.toFixed(0)} / ${finalRss.toFixed(0)} MiB`,
+      ],
+      [
+        'operator V8 heap in use with all queued / at the end',
+        `${queuedHeap.toFixed(0)} / ${finalHeap.toFixed(0)} MiB`,
+      ],
+      [
+        `operator RSS peak during ingest / overall (target ≤ 300 MiB)`,
+        `${ingestPeakRss.toFixed(0)} / ${peakRss.toFixed(0)} MiB`,
+      ],
+      ['load average (1/5/15 min)', loads.join('; ')],
     ];
     const width = Math.max(...rows.map((r) => (r[0] as string).length));
     for (const [label, value] of rows) console.log(`${(label as string).padEnd(width)}  ${value}`);
   } finally {
     clearInterval(sampler);
-    await operator.stop(10_000);
+    await operator.stop(30_000);
   }
 }
 

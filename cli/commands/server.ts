@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openPostgres } from '../../db/connect.js';
-import { migrate } from '../../db/migrate.js';
+import { migrateExclusively } from '../../db/migrate.js';
 import { ensureUser, setPassword } from '../../db/users.js';
 import { createLogger } from '../../runtime/logger.js';
 import { buildApp } from '../../webui/app.js';
@@ -21,9 +21,6 @@ ${Object.entries(SERVER_ENV)
   .map(([name, meaning]) => `  ${name.padEnd(24)} ${meaning}`)
   .join('\n')}
 `;
-
-/** An arbitrary constant: the key of the advisory lock taken while migrating. */
-const MIGRATION_LOCK = 7_135_424_001;
 
 export const serverCommand: Command = {
   name: 'server',
@@ -52,12 +49,7 @@ export const serverCommand: Command = {
         );
     }
     const database = openPostgres({ url: config.databaseUrl, max: 20 });
-    await database.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    try {
-      await migrate(database);
-    } finally {
-      await database.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-    }
+    await migrateExclusively(config.databaseUrl);
     if (config.admin) {
       const userId = await ensureUser(database.query, config.admin.user, 'admin');
       await database.query("update users set role = 'admin' where id = $1", [userId]);

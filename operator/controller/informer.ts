@@ -45,13 +45,23 @@ export interface InformerOptions {
   log?: Logger;
 }
 
+/** kubectl's copy of the whole object as last applied, kept in an annotation. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
 /**
- * Drops metadata.managedFields (server-side apply bookkeeping, often the largest part of an
- * object) before an object is cached, as controller-runtime's cache transforms do: the operator
- * never reads them, and at 15,000 Job CRs they would be most of its memory.
+ * What the informers cache of an object, as controller-runtime's cache transforms do: without
+ * metadata.managedFields (server-side apply bookkeeping) and without kubectl's last-applied
+ * annotation (a second copy of the spec). The operator never reads either, and at 15,000 Job CRs
+ * they would be most of its memory.
  */
-export function withoutManagedFields<T extends KubeObject>(obj: T): T {
-  if (obj.metadata && 'managedFields' in obj.metadata) delete obj.metadata.managedFields;
+export function trimForCache<T extends KubeObject>(obj: T): T {
+  const metadata = obj.metadata;
+  if (!metadata) return obj;
+  if ('managedFields' in metadata) delete metadata.managedFields;
+  if (metadata.annotations && LAST_APPLIED_ANNOTATION in metadata.annotations) {
+    delete metadata.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(metadata.annotations).length === 0) delete metadata.annotations;
+  }
   return obj;
 }
 
@@ -170,7 +180,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     const list = await this.client.get<{ items: T[]; metadata: { resourceVersion: string } }>(this.path);
     const seen = new Set<string>();
     for (const item of list.items) {
-      withoutManagedFields(item);
+      trimForCache(item);
       const key = objectKey(item);
       seen.add(key);
       const old = this.cache.get(key);
@@ -210,7 +220,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
             }
             throw new KubeApiError(status.code ?? 500, status, 'WATCH', this.path);
           }
-          const obj = withoutManagedFields(event.object as T);
+          const obj = trimForCache(event.object as T);
           if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
           if (event.type === 'BOOKMARK') continue;
           const key = objectKey(obj);

@@ -53,6 +53,22 @@ export interface KubernetesExecutorOptions {
 
 const FINAL = new Set(['done', 'cancelled']);
 
+/** Pods (groups of pods) created at once in one resync: a burst of assignments is not made one by one. */
+const CREATE_CONCURRENCY = 16;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+}
+
 export class KubernetesExecutor {
   private running = false;
   private again = false;
@@ -67,6 +83,11 @@ export class KubernetesExecutor {
   private slotSync: Promise<void> = Promise.resolve();
   /** Jobs of the pods, for deciding whether a job event concerns us. */
   private readonly knownJobs = new Set<number>();
+  /**
+   * Ended jobs already acted on through one channel (the scheduler's onStopped, or the job's
+   * state event): the other channel's word on the same end is not a second resync.
+   */
+  private readonly endHeard = new Set<number>();
 
   constructor(private readonly options: KubernetesExecutorOptions) {}
 
@@ -90,13 +111,19 @@ export class KubernetesExecutor {
     this.resync();
   }
 
-  onStopped(_stop: { jobId: number }): void {
+  /** The scheduler stopped a job (cancelled, or ended with its cluster): its pod goes. */
+  onStopped(stop: { jobId: number }): void {
+    if (this.endHeard.delete(stop.jobId)) return;
+    this.endHeard.add(stop.jobId);
     this.resync();
   }
 
-  /** A job changed state: resync when it is one of ours and has ended. */
+  /** A job changed state: resync when it is one of ours and has ended (once per end). */
   onJobState(jobId: number, state: string): void {
-    if (this.knownJobs.has(jobId) && FINAL.has(state)) this.resync();
+    if (!this.knownJobs.has(jobId) || !FINAL.has(state)) return;
+    if (this.endHeard.delete(jobId)) return;
+    this.endHeard.add(jobId);
+    this.resync();
   }
 
   onPodEvent(): void {
@@ -225,6 +252,7 @@ export class KubernetesExecutor {
     const pods = this.podSummaries();
     this.knownJobs.clear();
     for (const pod of pods) for (const id of pod.jobIds) this.knownJobs.add(id);
+    for (const id of this.endHeard) if (!this.knownJobs.has(id)) this.endHeard.delete(id);
     const assigned = active.filter((j) => j.state === 'assigned').map((j) => j.id);
     const parallel =
       assigned.length < 2
@@ -245,7 +273,8 @@ export class KubernetesExecutor {
     });
     if (plan.died.length > 0) await this.endJobs(plan.died);
     for (const name of plan.remove) await this.deletePod(name);
-    for (const group of plan.create) await this.createGroup(group);
+    // Groups are independent (each all or none, its own failure path): made concurrently.
+    await eachLimited(plan.create, CREATE_CONCURRENCY, (group) => this.createGroup(group));
     if (plan.retryAt !== null) this.armRetry(plan.retryAt);
     if (plan.died.length > 0 || plan.create.length > 0 || plan.remove.length > 0) void this.syncSlots();
   }
@@ -348,24 +377,27 @@ export class KubernetesExecutor {
     const key = `${slot.namespace}/${target.name}`;
     const podsPath = `/api/v1/namespaces/${slot.namespace}/pods`;
     // Adopt the pod when it already exists (made before a restart or by the previous leader).
-    const existing = await client.get<KubeObject>(`${podsPath}/${target.name}`).catch((error: unknown) => {
-      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
-      throw error;
-    });
+    // The look-up and the reads of the jobs go out together.
+    const [existing, jobRows, owners] = await Promise.all([
+      client.get<KubeObject>(`${podsPath}/${target.name}`).catch((error: unknown) => {
+        if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+        throw error;
+      }),
+      database.query<{ id: number; settings: Record<string, string | string[]> }>(
+        'select id, settings from jobs where id = any($1::bigint[])',
+        [target.jobIds],
+      ),
+      database.query<{ job_id: number; name: string; uid: string; namespace: string }>(
+        'select job_id, name, uid, namespace from job_resources where job_id = any($1::bigint[])',
+        [target.jobIds],
+      ),
+    ]);
     if (existing) {
       if (podJobIds(existing).join(',') !== target.jobIds.join(','))
         throw new Error(`pod ${key} exists and runs other jobs (${podJobIds(existing).join(',') || 'none'})`);
       this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
       return;
     }
-    const jobRows = await database.query<{ id: number; settings: Record<string, string | string[]> }>(
-      'select id, settings from jobs where id = any($1::bigint[])',
-      [target.jobIds],
-    );
-    const owners = await database.query<{ job_id: number; name: string; uid: string; namespace: string }>(
-      'select job_id, name, uid, namespace from job_resources where job_id = any($1::bigint[])',
-      [target.jobIds],
-    );
     const settingsOf = new Map(jobRows.map((r) => [Number(r.id), r.settings]));
     const ownerOf = new Map(owners.map((r) => [Number(r.job_id), r]));
     const jobs = target.jobIds.map((id) => {
@@ -381,8 +413,11 @@ export class KubernetesExecutor {
           : {}),
       };
     });
-    const tokens = new Map<number, string>();
-    for (const id of target.jobIds) tokens.set(id, await issueJobToken(database.query, id));
+    const tokens = new Map<number, string>(
+      await Promise.all(
+        target.jobIds.map(async (id) => [id, await issueJobToken(database.query, id)] as const),
+      ),
+    );
     const poolObject: PodPool = {
       name: slot.pool,
       spec: (pool as unknown as { spec: WorkerPoolSpec }).spec,
@@ -400,21 +435,23 @@ export class KubernetesExecutor {
     }
     const created = await client.create<KubeObject>(podsPath, pod);
     this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
-    // The Secret goes with its pod.
-    await client.patch(`${secretsPath}/${secretName}`, {
-      metadata: {
-        ownerReferences: [
-          { apiVersion: 'v1', kind: 'Pod', name: target.name, uid: created.metadata.uid, controller: true },
-        ],
-      },
-    });
     this.options.log?.info({ pod: key, jobs: target.jobIds, slot: target.slotId }, 'test pod created');
-    await this.options.events?.record(
-      { apiVersion: 'v1', kind: 'Pod', metadata: created.metadata },
-      'Normal',
-      'Created',
-      `test pod for job${target.jobIds.length > 1 ? 's' : ''} ${target.jobIds.join(', ')} on slot ${target.slotId}`,
-    );
+    // The Secret goes with its pod; the Event goes out meanwhile.
+    await Promise.all([
+      client.patch(`${secretsPath}/${secretName}`, {
+        metadata: {
+          ownerReferences: [
+            { apiVersion: 'v1', kind: 'Pod', name: target.name, uid: created.metadata.uid, controller: true },
+          ],
+        },
+      }),
+      this.options.events?.record(
+        { apiVersion: 'v1', kind: 'Pod', metadata: created.metadata },
+        'Normal',
+        'Created',
+        `test pod for job${target.jobIds.length > 1 ? 's' : ''} ${target.jobIds.join(', ')} on slot ${target.slotId}`,
+      ),
+    ]);
   }
 }
 

@@ -3,8 +3,9 @@
 // JSON. The typed @kubernetes/client-node models are avoided on purpose: their serializer drops
 // fields it does not model (x-kubernetes-* schema extensions, unknown status fields).
 import { readFileSync } from 'node:fs';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
+import { createSecureContext } from 'node:tls';
 import { loadCredentials } from './kubeconfig.js';
 
 export interface KubeStatus {
@@ -53,14 +54,32 @@ export interface RequestInit {
   signal?: AbortSignal;
 }
 
+/** Connections to the apiserver one client keeps at most (watches included); more requests queue. */
+const MAX_SOCKETS = 64;
+
 export class KubeClient {
   private token: { value: string; readAt: number } | undefined;
+  private readonly baseOptions: RequestOptions;
 
   private constructor(
     private readonly server: string,
-    private readonly baseOptions: RequestOptions,
+    options: RequestOptions,
     private readonly tokenFile?: string,
-  ) {}
+  ) {
+    // One agent per client, keeping connections alive, and the TLS context built once: without
+    // it every new connection parses the CA and the client key again (visible in profiles when a
+    // burst of Job CRs opens connections).
+    if (options.agent !== undefined) this.baseOptions = options;
+    else {
+      const { ca, cert, key, ...rest } = options;
+      const tls = ca !== undefined || cert !== undefined || key !== undefined;
+      this.baseOptions = {
+        ...rest,
+        ...(tls ? { secureContext: createSecureContext({ ca, cert, key }) } : {}),
+        agent: new Agent({ keepAlive: true, timeout: 5_000, maxSockets: MAX_SOCKETS, scheduling: 'lifo' }),
+      };
+    }
+  }
 
   /** From a kubeconfig file, or in-cluster credentials when `kubeconfig` is undefined and no KUBECONFIG is set. */
   static async fromKubeconfig(kubeconfig?: string): Promise<KubeClient> {

@@ -250,3 +250,19 @@ export function assetStatusChanged(current: AssetStatus | undefined, next: Asset
     a?.observedGeneration !== b?.observedGeneration
   );
 }
+
+/**
+ * Whether an update of an Asset concerns its reconciler: a new generation (spec), another object
+ * under the same name, or a deletion. Updates of the status alone (the import's own progress
+ * writes) do not.
+ */
+export function specOrLifeChanged(
+  old: { metadata: { generation?: number; uid?: string; deletionTimestamp?: string } },
+  next: { metadata: { generation?: number; uid?: string; deletionTimestamp?: string } },
+): boolean {
+  return (
+    old.metadata.generation !== next.metadata.generation ||
+    old.metadata.uid !== next.metadata.uid ||
+    old.metadata.deletionTimestamp !== next.metadata.deletionTimestamp
+  );
+}

@@ -31,6 +31,7 @@ import {
   importSettled,
   importTarget,
   readyStatus,
+  specOrLifeChanged,
 } from './asset-status.js';
 
 export interface AssetReconcilerOptions {
@@ -332,7 +333,11 @@ export async function startAssetController(
     log: options.log,
   });
   informer.on('add', (o) => controller.enqueue(objectKey(o)));
-  informer.on('update', (_old, o) => controller.enqueue(objectKey(o)));
+  // Its own status writes (import progress every few seconds) come back as updates: only a new
+  // generation (spec) or a deletion needs a reconcile.
+  informer.on('update', (old, o) => {
+    if (specOrLifeChanged(old, o)) controller.enqueue(objectKey(o));
+  });
   informer.on('delete', (o) => controller.enqueue(objectKey(o)));
   await informer.start();
   controller.start();

@@ -1,7 +1,10 @@
 // Ingest requests of concurrent Job reconciles gathered into one transaction: under a burst of
 // new Job CRs (kubectl apply of thousands) one insert per table serves many CRs instead of one
-// transaction each. At most one batch is written at a time; requests arriving meanwhile form the
-// next. A batch that fails is retried request by request, so one bad group fails only itself.
+// transaction each. Up to `maxInFlight` batches (default 2) are written at a time, so a CR arriving
+// while a batch commits waits for no more than its own; requests arriving while all are busy form
+// the next. Batches holding members of the same group serialise on the group's advisory lock
+// (ingestJobResources), and the later one finds the earlier one's rows. A batch that fails is
+// retried request by request, so one bad group fails only itself.
 import type { OpenDatabase } from '../../db/connect.js';
 import { type IngestMember, ingestJobResources } from '../../db/job-resources.js';
 
@@ -15,12 +18,12 @@ interface Request {
 
 export class IngestBatcher {
   private pending: Request[] = [];
-  private writing = false;
+  private writing = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly database: OpenDatabase,
-    private readonly options: { windowMs?: number; maxMembers?: number } = {},
+    private readonly options: { windowMs?: number; maxMembers?: number; maxInFlight?: number } = {},
   ) {}
 
   /** Ingests one group; `parentIds` by "namespace/name". Resolves with job ids by uid. */
@@ -38,7 +41,7 @@ export class IngestBatcher {
   }
 
   private flushSoon(delay: number): void {
-    if (this.writing) return; // the running batch flushes the next when it is done
+    if (this.writing >= (this.options.maxInFlight ?? 2)) return; // a batch done flushes the next
     if (this.timer && delay > 0) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.flush(), delay);
@@ -46,8 +49,8 @@ export class IngestBatcher {
 
   private async flush(): Promise<void> {
     this.timer = undefined;
-    if (this.writing || this.pending.length === 0) return;
-    this.writing = true;
+    if (this.writing >= (this.options.maxInFlight ?? 2) || this.pending.length === 0) return;
+    this.writing++;
     const batch = this.pending.splice(0, this.pending.length);
     try {
       const parentIds = new Map<string, number>();
@@ -70,7 +73,7 @@ export class IngestBatcher {
         }
       }
     } finally {
-      this.writing = false;
+      this.writing--;
       if (this.pending.length > 0) this.flushSoon(0);
     }
   }

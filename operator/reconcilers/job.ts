@@ -1,11 +1,20 @@
 // The Job reconciler: a Job CR is ingested into PostgreSQL (with its directly chained and parallel
-// neighbours, in one transaction), guarded by a finalizer, and its status is a projection of the
-// job's row. Deleting the CR cancels a job that has not ended and keeps the finalizer until the
-// job is final and its pod is gone; a finished CR with ttlSecondsAfterFinished is deleted after
-// that many seconds (the job's history stays in the database). The mirror CRs of API jobs carry
-// the job's id and are adopted, never ingested again.
+// neighbours, in one transaction), and its status is a projection of the job's row: one apiserver
+// write per new CR (its status). Deleting the CR cancels a job that has not ended: the informer's
+// delete event while the operator runs, and a sweep at start for CRs deleted while it was away
+// (`sweepDeleted`), so no finalizer is needed. CRs still carrying the finalizer of earlier versions
+// are let go once their job is final and its pod gone. A finished CR with ttlSecondsAfterFinished
+// is deleted after that many seconds (the job's history stays in the database). The mirror CRs of
+// API jobs carry the job's id and are adopted, never ingested again.
 import type { OpenDatabase } from '../../db/connect.js';
-import { adoptMirror, type IngestMember, jobOfResource, jobStatusRows } from '../../db/job-resources.js';
+import {
+  adoptMirror,
+  type IngestMember,
+  jobOfResource,
+  jobStatusRows,
+  pendingResources,
+  resourceJobsOfUids,
+} from '../../db/job-resources.js';
 import type { Logger } from '../../runtime/logger.js';
 import { type Condition, findCondition, setCondition } from '../controller/conditions.js';
 import type { ReconcileResult, Reconciler } from '../controller/controller.js';
@@ -58,6 +67,22 @@ function sameStatus(a: Record<string, unknown> | undefined, b: Record<string, un
   return strip(a) === strip(b);
 }
 
+function addTo(map: Map<string, Set<string>>, key: string, name: string): void {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(name);
+}
+
+function removeFrom(map: Map<string, Set<string>>, key: string, name: string): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(name);
+  if (set.size === 0) map.delete(key);
+}
+
 export class JobReconciler implements Reconciler {
   readonly name = 'job';
   /** job id → CR key, for routing job events and pod events to the CR. */
@@ -67,8 +92,16 @@ export class JobReconciler implements Reconciler {
   private readonly dependents = new Map<string, Set<string>>();
   /** "namespace/name" → names of Jobs that name it as a parent of any kind (woken when it changes). */
   private readonly children = new Map<string, Set<string>>();
+  /** What `observe` put into `dependents` and `children` for a Job, so it can be taken out again. */
+  private readonly registered = new Map<string, { dependents: string[]; children: string[] }>();
+  /** When a CR not ingested yet was first seen (dropped once it is ingested). */
   private readonly firstSeen = new Map<string, number>();
+  /** Parsed specs of CRs not ingested yet (dropped once ingested; parsed again when asked). */
   private readonly specs = new Map<string, { generation: number | undefined; spec: JobSpecView | Error }>();
+  /** CRs deleted whose job may still need cancelling, by key. */
+  private readonly deleted = new Map<string, { uid: string; jobId: number | undefined }>();
+  /** Set once `preload` read the mapping of every cached CR: a uid missing from jobOfUid is new. */
+  private preloaded = false;
   private readonly batcher: IngestBatcher;
 
   constructor(
@@ -84,31 +117,54 @@ export class JobReconciler implements Reconciler {
   observe(obj: KubeObject): string[] {
     const cr = obj as unknown as JobCr;
     const key = objectKey(obj);
-    if (!this.firstSeen.has(key)) this.firstSeen.set(key, Date.now());
+    const uid = cr.metadata.uid;
+    if (!this.firstSeen.has(key) && !(uid && this.jobOfUid.has(uid))) this.firstSeen.set(key, Date.now());
     const namespace = cr.metadata.namespace ?? 'default';
-    const touched: string[] = [];
-    const remember = (map: Map<string, Set<string>>, parent: string) => {
-      const parentKey = `${namespace}/${parent}`;
-      let set = map.get(parentKey);
-      if (!set) {
-        set = new Set();
-        map.set(parentKey, set);
-      }
-      set.add(cr.metadata.name);
-      return parentKey;
-    };
     const deps = cr.spec?.dependencies ?? {};
-    for (const parent of [...(deps.startDirectlyAfter ?? []), ...(deps.parallelWith ?? [])])
-      touched.push(remember(this.dependents, parent));
-    for (const parent of [
+    const direct = [...(deps.startDirectlyAfter ?? []), ...(deps.parallelWith ?? [])].map(
+      (parent) => `${namespace}/${parent}`,
+    );
+    const any = [
       ...(deps.startAfter ?? []),
       ...(deps.startDirectlyAfter ?? []),
       ...(deps.parallelWith ?? []),
-    ])
-      remember(this.children, parent);
+    ].map((parent) => `${namespace}/${parent}`);
+    this.unregister(key, cr.metadata.name);
+    if (direct.length > 0 || any.length > 0) {
+      for (const parentKey of direct) addTo(this.dependents, parentKey, cr.metadata.name);
+      for (const parentKey of any) addTo(this.children, parentKey, cr.metadata.name);
+      this.registered.set(key, { dependents: direct, children: any });
+    }
     // Children waiting for this Job to exist (or to be queued) are woken.
-    touched.push(...this.childrenOf(key));
-    return touched;
+    return [...direct, ...this.childrenOf(key)];
+  }
+
+  /** Takes a Job out of its parents' dependents and children (the maps shrink with the CRs). */
+  private unregister(key: string, name: string): void {
+    const before = this.registered.get(key);
+    if (!before) return;
+    this.registered.delete(key);
+    for (const parentKey of before.dependents) removeFrom(this.dependents, parentKey, name);
+    for (const parentKey of before.children) removeFrom(this.children, parentKey, name);
+  }
+
+  /** How many entries the per-CR maps hold (they shrink with the CRs; tests and metrics). */
+  trackedCounts(): Record<string, number> {
+    return {
+      dependents: this.dependents.size,
+      children: this.children.size,
+      registered: this.registered.size,
+      firstSeen: this.firstSeen.size,
+      specs: this.specs.size,
+      jobOfUid: this.jobOfUid.size,
+      keyOfJob: this.keyOfJob.size,
+      deleted: this.deleted.size,
+    };
+  }
+
+  /** Whether the CR's job is known to exist already. */
+  isIngested(obj: KubeObject): boolean {
+    return obj.metadata.uid !== undefined && this.jobOfUid.has(obj.metadata.uid);
   }
 
   /** Keys of the Jobs naming this one as a parent. */
@@ -117,13 +173,59 @@ export class JobReconciler implements Reconciler {
     return [...(this.children.get(key) ?? [])].map((child) => `${namespace}/${child}`);
   }
 
+  /**
+   * Feed from the informer's delete: forgets the CR, and remembers it as deleted so that the next
+   * reconcile of its key cancels its job if the job has not ended (the caller enqueues the key).
+   */
   forget(obj: KubeObject): void {
     const key = objectKey(obj);
     this.firstSeen.delete(key);
     this.specs.delete(key);
-    const jobId = obj.metadata.uid ? this.jobOfUid.get(obj.metadata.uid) : undefined;
-    if (obj.metadata.uid) this.jobOfUid.delete(obj.metadata.uid);
+    this.unregister(key, obj.metadata.name);
+    const uid = obj.metadata.uid;
+    const jobId = uid ? this.jobOfUid.get(uid) : undefined;
+    if (uid) {
+      this.jobOfUid.delete(uid);
+      this.deleted.set(key, { uid, jobId });
+    }
     if (jobId !== undefined && this.keyOfJob.get(jobId) === key) this.keyOfJob.delete(jobId);
+  }
+
+  /**
+   * Reads the job of every cached CR at once (call when the informer has synced, before the
+   * workers start): later, a CR whose uid is not known is new and costs no lookup.
+   */
+  async preload(): Promise<void> {
+    const uids = this.jobs
+      .list()
+      .map((o) => o.metadata.uid)
+      .filter((uid): uid is string => uid !== undefined);
+    const known = await resourceJobsOfUids(this.database.query, uids);
+    for (const [uid, jobId] of known) this.jobOfUid.set(uid, jobId);
+    for (const o of this.jobs.list()) {
+      const jobId = o.metadata.uid ? known.get(o.metadata.uid) : undefined;
+      if (jobId === undefined) continue;
+      this.keyOfJob.set(jobId, objectKey(o));
+      this.firstSeen.delete(objectKey(o));
+    }
+    this.preloaded = true;
+  }
+
+  /**
+   * Jobs whose CR was deleted while no operator watched (call when the informer has synced):
+   * each job that has not ended and whose CR (by uid) is gone is remembered as deleted; returns
+   * their keys, for the caller to enqueue. `namespace` limits it to the watched namespace.
+   */
+  async sweepDeleted(namespace: string | undefined): Promise<string[]> {
+    const present = new Set(this.jobs.list().map((o) => o.metadata.uid));
+    const keys: string[] = [];
+    for (const ref of await pendingResources(this.database.query, namespace)) {
+      if (present.has(ref.uid)) continue;
+      const key = `${ref.namespace}/${ref.name}`;
+      this.deleted.set(key, { uid: ref.uid, jobId: ref.jobId });
+      keys.push(key);
+    }
+    return keys;
   }
 
   private specOf(namespace: string, name: string): JobSpecView | Error | undefined {
@@ -144,15 +246,14 @@ export class JobReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     const cr = this.jobs.get(key) as unknown as JobCr | undefined;
+    const gone = this.deleted.get(key);
+    if (gone && gone.uid !== cr?.metadata.uid) {
+      await this.cancelDeleted(key, gone);
+      this.deleted.delete(key);
+    }
     if (!cr?.metadata.uid) return undefined;
     if (cr.metadata.deletionTimestamp) return this.finalize(cr);
-    if (!cr.metadata.finalizers?.includes(JOB_FINALIZER)) {
-      const patched = await this.patchFinalizers(cr, [...(cr.metadata.finalizers ?? []), JOB_FINALIZER]);
-      if (!patched) return undefined;
-      cr.metadata.resourceVersion = patched.metadata.resourceVersion;
-      cr.metadata.finalizers = patched.metadata.finalizers;
-    }
-    let jobId = await this.jobIdOf(cr);
+    let jobId = await this.jobIdOf(cr, this.preloaded);
     if (jobId === undefined) {
       const outcome = await this.ingest(cr);
       if ('wait' in outcome) return outcome.wait;
@@ -162,9 +263,47 @@ export class JobReconciler implements Reconciler {
     return this.project(cr, jobId);
   }
 
-  private async jobIdOf(cr: JobCr): Promise<number | undefined> {
+  /**
+   * Cancels now the jobs of the deleted CRs `keys` (from `sweepDeleted`); returns the keys that
+   * failed, for the caller to enqueue (their reconcile tries again).
+   */
+  async cancelDeletedNow(keys: readonly string[]): Promise<string[]> {
+    const failed: string[] = [];
+    for (const key of keys) {
+      const gone = this.deleted.get(key);
+      if (!gone) continue;
+      try {
+        await this.cancelDeleted(key, gone);
+        this.deleted.delete(key);
+      } catch (error) {
+        this.options.log?.warn(
+          { job: key, err: (error as Error).message },
+          'cannot cancel a deleted Job’s job yet',
+        );
+        failed.push(key);
+      }
+    }
+    return failed;
+  }
+
+  /** A deleted CR's job, cancelled when it has not ended (the CR is gone: nothing to wait for). */
+  private async cancelDeleted(key: string, gone: { uid: string; jobId: number | undefined }): Promise<void> {
+    const jobId =
+      gone.jobId ?? this.jobOfUid.get(gone.uid) ?? (await jobOfResource(this.database.query, gone.uid));
+    this.jobOfUid.delete(gone.uid);
+    if (jobId === undefined) return; // never ingested
+    if (this.keyOfJob.get(jobId) === key) this.keyOfJob.delete(jobId);
+    const row = (await jobStatusRows(this.database.query, [jobId])).get(jobId);
+    if (!row || FINAL.has(row.state)) return;
+    await this.options.cancel(jobId);
+    this.options.log?.info({ job: key, jobId }, 'Job deleted; its job is cancelled');
+  }
+
+  /** The CR's job; `known`: the mapping was preloaded, so a uid not in it needs no lookup. */
+  private async jobIdOf(cr: JobCr, known = false): Promise<number | undefined> {
     const uid = cr.metadata.uid as string;
-    let jobId = this.jobOfUid.get(uid) ?? (await jobOfResource(this.database.query, uid));
+    let jobId = this.jobOfUid.get(uid);
+    if (jobId === undefined && !known) jobId = await jobOfResource(this.database.query, uid);
     if (jobId === undefined) {
       const annotated = cr.metadata.annotations?.[ANNOTATION_JOB_ID];
       if (annotated && /^\d+$/.test(annotated)) {
@@ -205,12 +344,16 @@ export class JobReconciler implements Reconciler {
       return waitFor(`waiting for Job ${group.missing.join(', ')} to be created (or valid)`, 30_000);
     const members: IngestMember[] = [];
     const parentIds = new Map<string, number>();
+    // A new Job waits until it (and every new member of its group) settled, so that a directly
+    // chained or parallel group applied from one file arrives whole, whichever member comes
+    // first: a Job naming no parent may still be named by one created a moment later.
     const settle = this.options.settleMs ?? 0;
     const now = Date.now();
     for (const name of group.members) {
       const member = this.jobs.get(`${namespace}/${name}`) as unknown as JobCr;
-      const seen = this.firstSeen.get(`${namespace}/${name}`) ?? now;
-      if (now - seen < settle) return { wait: { requeueAfterMs: settle - (now - seen) } };
+      const seen = this.firstSeen.get(`${namespace}/${name}`);
+      if (seen !== undefined && now - seen < settle)
+        return { wait: { requeueAfterMs: settle - (now - seen) } };
       if (member.spec?.suspend) return waitFor(`Job ${name} of the same group is suspended`, undefined);
       const spec = this.specOf(namespace, name) as JobSpecView;
       for (const parent of spec.parents) {
@@ -230,17 +373,32 @@ export class JobReconciler implements Reconciler {
         parents: spec.parents,
       });
     }
+    const seenAt = this.firstSeen.get(objectKey(cr as KubeObject));
+    const submittedAt = Date.now();
     const ids = await this.batcher.submit(members, parentIds, `${namespace}/${group.members[0]}`);
     for (const member of members) {
       const id = ids.get(member.uid);
       if (id === undefined) continue;
+      const key = `${namespace}/${member.name}`;
+      // still the same CR (not deleted meanwhile: then the deletion's reconcile cancels the job)
+      if (this.jobs.get(key)?.metadata.uid !== member.uid) continue;
       this.jobOfUid.set(member.uid, id);
-      this.keyOfJob.set(id, `${namespace}/${member.name}`);
+      this.keyOfJob.set(id, key);
+      this.firstSeen.delete(key);
+      this.specs.delete(key);
     }
     for (const member of members)
       for (const child of this.childrenOf(`${namespace}/${member.name}`)) this.options.wake?.(child);
     const jobId = ids.get(cr.metadata.uid as string) as number;
-    this.options.log?.debug({ job: objectKey(cr as KubeObject), jobId }, 'Job ingested');
+    this.options.log?.debug(
+      {
+        job: objectKey(cr as KubeObject),
+        jobId,
+        sinceSeenMs: seenAt === undefined ? undefined : submittedAt - seenAt,
+        writeMs: Date.now() - submittedAt,
+      },
+      'Job ingested',
+    );
     return { jobId };
   }
 

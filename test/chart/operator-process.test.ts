@@ -220,7 +220,7 @@ describe('the operator started from the rendered Deployment', () => {
     };
     const name = sample!.metadata.name;
     const queued = await waitForObject<Job>(admin, jobs, name, (j) => j.status?.jobId !== undefined, 60_000);
-    expect(queued.metadata.finalizers).toContain('kubeqa.io/job');
+    expect(queued.metadata.finalizers).toBeUndefined(); // no finalizer: deletes are watched and swept
     const pod = await waitForObject<{
       metadata: { name: string; labels?: Record<string, string> };
       spec: { nodeSelector?: Record<string, string> };

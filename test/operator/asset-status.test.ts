@@ -11,6 +11,7 @@ import {
   importSettled,
   importTarget,
   readyStatus,
+  specOrLifeChanged,
 } from '../../operator/reconcilers/asset-status.js';
 
 const now = new Date('2026-11-21T10:00:00Z');
@@ -128,5 +129,19 @@ describe('status steps', () => {
     });
     expect(failed.conditions?.[0]).toMatchObject({ status: 'False', reason: 'ChecksumMismatch' });
     expect(importSettled({ ...asset(spec, 2), status: failed })).toBe(true);
+  });
+});
+
+describe('specOrLifeChanged', () => {
+  it('is true for a new generation, another uid or a deletion, not for a status write', () => {
+    const before = { metadata: { generation: 1, uid: 'u1' } };
+    expect(specOrLifeChanged(before, { metadata: { generation: 1, uid: 'u1' } })).toBe(false);
+    expect(specOrLifeChanged(before, { metadata: { generation: 2, uid: 'u1' } })).toBe(true);
+    expect(specOrLifeChanged(before, { metadata: { generation: 1, uid: 'u2' } })).toBe(true);
+    expect(
+      specOrLifeChanged(before, {
+        metadata: { generation: 1, uid: 'u1', deletionTimestamp: '2026-11-21T10:00:00Z' },
+      }),
+    ).toBe(true);
   });
 });

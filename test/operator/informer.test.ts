@@ -2,7 +2,12 @@
 // and the watchdog that restarts a silent watch.
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Informer, type KubeObject } from '../../operator/controller/informer.js';
+import {
+  Informer,
+  type KubeObject,
+  LAST_APPLIED_ANNOTATION,
+  trimForCache,
+} from '../../operator/controller/informer.js';
 import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
 import { testEnv } from '../env/index.js';
 
@@ -72,6 +77,35 @@ describe('Informer', () => {
     await client.delete(`${CM}/during`);
     await deleted;
     expect(informer.get(`${NS}/during`)).toBeUndefined();
+  });
+
+  it('caches objects without managedFields and kubectl’s last-applied copy, other annotations kept', async () => {
+    const lastApplied = JSON.stringify(configMap('applied', '1'));
+    await client.create(CM, {
+      ...configMap('applied', '1'),
+      metadata: {
+        name: 'applied',
+        annotations: { [LAST_APPLIED_ANNOTATION]: lastApplied, 'example.org/note': 'kept' },
+      },
+    });
+    const stored = await client.get<KubeObject>(`${CM}/applied`);
+    expect(stored.metadata.managedFields).toBeDefined(); // the server keeps them; the cache does not
+    const informer = new Informer<KubeObject>(client, CM);
+    informers.push(informer);
+    await informer.start();
+    const listed = informer.get(`${NS}/applied`) as KubeObject;
+    expect(listed.metadata.managedFields).toBeUndefined();
+    expect(listed.metadata.annotations).toEqual({ 'example.org/note': 'kept' });
+    // the same on the watch path
+    const updated = next<KubeObject>(informer, 'update', 'applied');
+    await client.patch(`${CM}/applied`, { data: { value: '2' } });
+    const watched = await updated;
+    expect(watched.metadata.managedFields).toBeUndefined();
+    expect(watched.metadata.annotations).toEqual({ 'example.org/note': 'kept' });
+    // an object whose only annotation was the last-applied copy has none left
+    expect(
+      trimForCache({ metadata: { name: 'x', annotations: { [LAST_APPLIED_ANNOTATION]: '{}' } } }).metadata,
+    ).toEqual({ name: 'x' });
   });
 
   it('after a gap, a relist emits exactly what changed meanwhile (the 410 Gone path)', async () => {

@@ -1,10 +1,12 @@
 // Job CRs against the real apiserver and PostgreSQL, through the whole operator (no scheduler in
 // this file: job states are written as a runner would, through changeJobStates; the scheduler
-// and pods are in operator-jobs.test.ts): ingest with finalizer and mapping, status projected
-// from job events, TTL deletion, cancel by delete, suspend, dependencies by name, invalid
-// settings, and mirror CRs of API jobs without a loop.
+// and pods are in operator-jobs.test.ts): ingest with its mapping and without a finalizer, status
+// projected from job events, TTL deletion, cancel by delete (also of a CR deleted while no operator
+// ran, and of a CR still carrying the finalizer of earlier versions), suspend, dependencies by
+// name, invalid settings, and mirror CRs of API jobs without a loop.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OpenDatabase, openPostgres } from '../../db/connect.js';
+import { subscribeJobEvents } from '../../db/job-events.js';
 import { changeJobStates, insertJobs, jobColumns } from '../../db/jobs.js';
 import { operatorConfigFromEnv } from '../../operator/config.js';
 import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
@@ -47,6 +49,7 @@ interface JobCr {
 let client: KubeClient;
 let database: OpenDatabase;
 let operator: RunningOperator;
+let startOperator: () => Promise<RunningOperator>;
 
 const condition = (cr: JobCr, type: string) => cr.status?.conditions?.find((c) => c.type === type);
 
@@ -64,6 +67,34 @@ function jobCr(name: string, spec: Record<string, unknown>, settings: Record<str
 
 const waitJob = (name: string, predicate: (cr: JobCr) => boolean) =>
   waitForObject<JobCr>(client, JOBS, name, predicate);
+
+/** Waits (on job events, with a deadline) until the job is in `state`. */
+async function waitJobState(jobId: number, state: string, timeoutMs = 60_000): Promise<void> {
+  let reached!: () => void;
+  const done = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const unsubscribe = await subscribeJobEvents(database, (event) => {
+    if (event.type === 'job.state' && event.id === jobId && event.state === state) reached();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const [row] = await database.query<{ state: string }>('select state from jobs where id = $1', [jobId]);
+    if (row?.state === state) return;
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`job ${jobId} did not become ${state} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await unsubscribe();
+  }
+}
 
 beforeAll(async () => {
   const kube = await testEnv.kube();
@@ -86,12 +117,16 @@ beforeAll(async () => {
     KUBEQA_INGEST_SETTLE_MS: '50',
     POD_NAMESPACE: NS,
   });
-  operator = await runOperator(config, {
-    kubeconfig: kube.kubeconfig,
-    log: createLogger('jobs', 'warn'),
-    startScheduler: null,
-  });
-  await operator.leadership;
+  startOperator = async () => {
+    const started = await runOperator(config, {
+      kubeconfig: kube.kubeconfig,
+      log: createLogger('jobs', 'warn'),
+      startScheduler: null,
+    });
+    await started.leadership;
+    return started;
+  };
+  operator = await startOperator();
   database = openPostgres({ url });
 });
 
@@ -101,10 +136,10 @@ afterAll(async () => {
 });
 
 describe('a Job CR', () => {
-  it('is ingested once with a finalizer, and its status follows the job through job events', async () => {
+  it('is ingested once without a finalizer, and its status follows the job through job events', async () => {
     await client.create(JOBS, jobCr('smoke', { priority: 40 }, { BUILD: '7', MACHINE: '64bit' }));
     const queued = await waitJob('smoke', (cr) => cr.status?.jobId !== undefined);
-    expect(queued.metadata.finalizers).toContain('kubeqa.io/job');
+    expect(queued.metadata.finalizers).toBeUndefined();
     expect(queued.status).toMatchObject({ phase: 'scheduled', result: 'none', observedGeneration: 1 });
     expect(queued.status?.url).toBe(`https://kubeqa.example.org/tests/${queued.status?.jobId}`);
     expect(condition(queued, 'Scheduled')).toMatchObject({ status: 'False', reason: 'Waiting' });
@@ -163,11 +198,57 @@ describe('a Job CR', () => {
     expect(row).toEqual({ state: 'done', result: 'passed' });
   });
 
-  it('cancels its job when deleted, then lets the CR go', async () => {
+  it('cancels its job when deleted; the CR goes at once', async () => {
     await client.create(JOBS, jobCr('to-cancel', {}));
     const queued = await waitJob('to-cancel', (cr) => cr.status?.jobId !== undefined);
     const gone = waitGone(client, JOBS, 'to-cancel');
     await client.delete(`${JOBS}/to-cancel`);
+    await gone;
+    await waitJobState(queued.status?.jobId as number, 'cancelled');
+    const [row] = await database.query('select state, result from jobs where id = $1', [
+      queued.status?.jobId,
+    ]);
+    expect(row).toEqual({ state: 'cancelled', result: 'user_cancelled' });
+  });
+
+  it('cancels its job when deleted while no operator runs, once one starts again', async () => {
+    await client.create(JOBS, jobCr('deleted-meanwhile', {}));
+    await client.create(JOBS, jobCr('kept-meanwhile', {}));
+    const gone = (await waitJob('deleted-meanwhile', (cr) => cr.status?.jobId !== undefined)).status
+      ?.jobId as number;
+    const kept = (await waitJob('kept-meanwhile', (cr) => cr.status?.jobId !== undefined)).status
+      ?.jobId as number;
+    await operator.stop();
+    const deleted = waitGone(client, JOBS, 'deleted-meanwhile');
+    await client.delete(`${JOBS}/deleted-meanwhile`);
+    await deleted; // no finalizer: the CR goes at once, with no operator running
+    const stateOf = async (id: number) =>
+      (
+        await database.query<{ state: string; result: string }>(
+          'select state, result from jobs where id = $1',
+          [id],
+        )
+      )[0];
+    expect(await stateOf(gone)).toEqual({ state: 'scheduled', result: 'none' });
+
+    operator = await startOperator();
+    await waitJobState(gone, 'cancelled');
+    expect(await stateOf(gone)).toEqual({ state: 'cancelled', result: 'user_cancelled' });
+    // The Job that still exists keeps its job, ingested once.
+    expect(await stateOf(kept)).toEqual({ state: 'scheduled', result: 'none' });
+    const [{ n }] = (await database.query<{ n: number }>(
+      "select count(*)::int as n from job_resources where name = 'kept-meanwhile'",
+    )) as [{ n: number }];
+    expect(n).toBe(1);
+  });
+
+  it('still carrying the finalizer of earlier versions, cancels its job when deleted and then goes', async () => {
+    const body = jobCr('legacy', {});
+    await client.create(JOBS, { ...body, metadata: { ...body.metadata, finalizers: ['kubeqa.io/job'] } });
+    const queued = await waitJob('legacy', (cr) => cr.status?.jobId !== undefined);
+    expect(queued.metadata.finalizers).toEqual(['kubeqa.io/job']);
+    const gone = waitGone(client, JOBS, 'legacy');
+    await client.delete(`${JOBS}/legacy`);
     await gone;
     const [row] = await database.query('select state, result from jobs where id = $1', [
       queued.status?.jobId,

@@ -232,7 +232,7 @@ describe('a Job CR on a cluster', () => {
     await waitPodGone(`kubeqa-job-${cloneId}`);
   });
 
-  it('is cancelled when deleted while it runs; the pod is deleted before the CR goes', async () => {
+  it('is cancelled when deleted while it runs, and its pod is deleted', async () => {
     await client.create(JOBS, jobCr('doomed'));
     const jobId = (await waitJob('doomed', (cr) => cr.status?.jobId !== undefined)).status?.jobId as number;
     const pod = await waitPod(`kubeqa-job-${jobId}`);
