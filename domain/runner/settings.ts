@@ -54,6 +54,8 @@ export interface QemuConfig {
   tablet: boolean;
   devices: AllowedDevice[];
   noKvm: boolean;
+  /** VNC_UPDATE_INTERVAL: least ms between the runner's screen update requests (0: none). */
+  vncUpdateIntervalMs: number;
 }
 
 function invalid(key: string, value: string, expected: string): KubeqaError {
@@ -185,6 +187,7 @@ export function qemuConfig(settings: JobSettings): QemuConfig {
     tablet: !boolSetting(settings, 'QEMU_NO_TABLET'),
     devices,
     noKvm: boolSetting(settings, 'QEMU_NO_KVM'),
+    vncUpdateIntervalMs: intSetting(settings, 'VNC_UPDATE_INTERVAL', 0, 0, 2000),
   };
   const cpu = tokenSetting(settings, 'QEMUCPU');
   if (cpu) config.cpu = cpu;

@@ -138,6 +138,42 @@ describe('VNC', () => {
     }
   });
 
+  it('paces its update requests with updateIntervalMs while the screen keeps changing', async () => {
+    const { argv, serial1 } = machine!;
+    const socket = (argv[argv.indexOf('-vnc') + 1] as string).replace(/^unix:/, '').replaceAll(',,', ',');
+    const interval = 1000;
+    const paced = await VncClient.connect(socket, { updateIntervalMs: interval });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (paced.stats.pixels < paced.width * paced.height && Date.now() < deadline) {
+        await paced.waitForUpdate(deadline - Date.now());
+      }
+      await serial1.waitFor(new RegExp(BUSYBOX_PROMPT), 60_000);
+      const updatesBefore = paced.stats.updates;
+      const generationBefore = paced.generation;
+      const startedAt = Date.now();
+      const from = serial1.position;
+      // the VGA console changes for 3 s, as fast as the guest can write to it
+      serial1.write(
+        'end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do echo pacing > /dev/tty0; done; echo paced-$((2 * 21))\n',
+      );
+      await serial1.waitFor(/paced-42/, 60_000, from);
+      const elapsed = Date.now() - startedAt;
+      const updates = paced.stats.updates - updatesBefore;
+      // one request at most every `interval` ms, and each request is answered by one update
+      expect(updates).toBeLessThanOrEqual(Math.floor(elapsed / interval) + 2);
+      expect(paced.generation).toBeGreaterThan(generationBefore);
+    } finally {
+      paced.close();
+    }
+  });
+
+  it('refuses an update interval that is not a whole number of ms', async () => {
+    await expect(VncClient.connect('/nonexistent', { updateIntervalMs: -1 })).rejects.toThrow(
+      /VNC update interval must be a whole number of ms/,
+    );
+  });
+
   it('rejects an unknown encoding before connecting', async () => {
     await expect(VncClient.connect('/nonexistent', { encoding: 'tight' as never })).rejects.toThrow(
       /unknown VNC encoding "tight"/,

@@ -207,7 +207,7 @@ export async function startMachine(options: MachineOptions): Promise<Machine> {
       options.serialLog ?? join(options.workDir, 'serial0.txt'),
     );
     const serial1 = await SerialConsole.connect(serialSockets[1]);
-    const vnc = await VncClient.connect(vncSocket);
+    const vnc = await VncClient.connect(vncSocket, { updateIntervalMs: config.vncUpdateIntervalMs });
     await qmp.cont();
     const machine: Machine = {
       config,

@@ -24,6 +24,13 @@ export type VncEncoding = 'raw' | 'zlib';
 
 export interface VncConnectOptions {
   encoding?: VncEncoding;
+  /**
+   * Least time between two incremental update requests, in ms (0: ask again as soon as an update
+   * arrives). QEMU refreshes a connected display while a request is pending, under its global
+   * lock; pacing the requests leaves a busy guest more of the CPU at the cost of seeing a change
+   * up to this much later. A full update (`requestFullUpdate`) is never delayed.
+   */
+  updateIntervalMs?: number;
 }
 
 /** Buffered reads of exact byte counts from a socket. */
@@ -111,14 +118,18 @@ export class VncClient {
   lastUpdateAt = 0;
   readonly stats: VncStats = { updates: 0, rects: 0, bytes: 0, pixels: 0 };
   private zlib: ZlibRectDecoder | undefined;
+  private lastRequestAt = 0;
+  private pacedRequest: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly socket: Socket,
     readonly encoding: VncEncoding,
+    private readonly updateIntervalMs: number,
   ) {
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     const onEnd = () => {
       this.closed = true;
+      clearTimeout(this.pacedRequest);
       this.reader.fail(new KubeqaError('KQ_ERR_QEMU', 'the VNC connection closed'));
       this.zlib?.close();
       this.emitter.emit('close');
@@ -140,13 +151,21 @@ export class VncClient {
         'use "raw" or "zlib"',
       );
     }
+    const interval = options.updateIntervalMs ?? 0;
+    if (!Number.isInteger(interval) || interval < 0) {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `VNC update interval must be a whole number of ms ≥ 0, got ${interval}`,
+        'use 0 (no pacing) or e.g. 100',
+      );
+    }
     const socket = typeof target === 'string' ? createConnection(target) : createConnection(target);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
     socket.setNoDelay?.(true);
-    const client = new VncClient(socket, encoding);
+    const client = new VncClient(socket, encoding, interval);
     await client.handshake();
     void client.receiveLoop().catch(() => undefined);
     return client;
@@ -223,8 +242,21 @@ export class VncClient {
     this.requestUpdate(false);
   }
 
+  /** The next incremental request, no sooner than updateIntervalMs after the last request. */
+  private requestNextUpdate(): void {
+    const wait = this.lastRequestAt + this.updateIntervalMs - Date.now();
+    if (wait <= 0) {
+      this.requestUpdate(true);
+      return;
+    }
+    clearTimeout(this.pacedRequest);
+    this.pacedRequest = setTimeout(() => this.requestUpdate(true), wait);
+  }
+
   private requestUpdate(incremental: boolean): void {
     if (this.closed) return;
+    if (!incremental) clearTimeout(this.pacedRequest);
+    this.lastRequestAt = Date.now();
     const msg = Buffer.alloc(10);
     msg[0] = 3;
     msg[1] = incremental ? 1 : 0;
@@ -299,7 +331,8 @@ export class VncClient {
       this.emitter.emit('update');
     }
     // A new size needs a full (non-incremental) update to fill the new buffer.
-    this.requestUpdate(!resized);
+    if (resized) this.requestUpdate(false);
+    else this.requestNextUpdate();
   }
 
   private blit(x: number, y: number, w: number, h: number, data: Buffer): void {
@@ -381,6 +414,7 @@ export class VncClient {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.pacedRequest);
     this.zlib?.close();
     this.socket.destroy();
   }
