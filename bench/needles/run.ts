@@ -7,6 +7,7 @@
 // of the loaded screen, minus the copy), ours in-process (engine) and through the worker thread
 // the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too.
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { NEEDLE_DIR, SCREEN_DIR } from '../../test/needles/fixture-needles.js';
 import { tinycvBench } from '../../test/needles/tinycv.js';
@@ -15,6 +16,11 @@ import { createMatcher, decodePng, encodePng, loadNeedleDir } from '../../worker
 import { bandFor } from '../../worker-image/needles/matcher.js';
 
 const repeat = Number(process.argv[2] ?? 200);
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(', ');
+const loadAtStart = load();
 const needles = await loadNeedleDir(NEEDLE_DIR);
 const needle = needles.find((n) => n.name === 'di-language')!;
 const spec = { pngPath: needle.pngPath, areas: needle.areas };
@@ -182,8 +188,9 @@ await matcher.close();
 const ms = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(3));
 const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '—' : `${(a / b).toFixed(1)}×`);
 console.log(
-  `needle matching, ms per check (median of ${BATCHES} batches; ${repeat} area checks, ${wholeTimes} whole-screen)\n`,
+  `needle matching, ms per check (median of ${BATCHES} batches; ${repeat} area checks, ${wholeTimes} whole-screen)`,
 );
+console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${load()} at the end\n`);
 console.log(
   '| check | screen | tinycv | kubeqa engine | kubeqa via worker | speed-up (engine) | similarity ours / tinycv |',
 );
