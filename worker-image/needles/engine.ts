@@ -5,9 +5,11 @@
 // template matching within its window, the good position nearest the recorded one is taken, and
 // its mean squared error becomes the similarity.
 //
-// Speed: the screen is converted and blurred once per check (only the rows the windows need),
-// shared by every candidate without exclude areas; needle images are decoded, converted and
-// blurred once and cached; an area found unchanged at its recorded position needs no search.
+// Speed: only the windows (and the ring the blur reads) are converted and blurred, once per check
+// and window, shared by every candidate without exclude areas; needle images are decoded,
+// converted and blurred once and cached, with their areas' templates; an area found unchanged at
+// its recorded position needs no search; a small result is scanned here instead of by several
+// OpenCV calls; verdict-only checks rule positions out by exact lower bounds (prefilter.ts).
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
