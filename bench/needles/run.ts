@@ -5,8 +5,11 @@
 // the area is where the needle recorded it (the usual case once the screen is there) and on one
 // where it is not (a search is needed). tinycv is timed inside perl (search_needle on a fresh copy
 // of the loaded screen, minus the copy), ours in-process (engine) and through the worker thread
-// the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too.
+// the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too. Wall-clock figures are
+// medians of 5 batches; CPU figures are process CPU time (user + system, all threads: OpenCV may
+// use two) per check, steadier than wall-clock on a loaded machine.
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { NEEDLE_DIR, SCREEN_DIR } from '../../test/needles/fixture-needles.js';
 import { tinycvBench } from '../../test/needles/tinycv.js';
@@ -15,6 +18,11 @@ import { createMatcher, decodePng, encodePng, loadNeedleDir } from '../../worker
 import { bandFor } from '../../worker-image/needles/matcher.js';
 
 const repeat = Number(process.argv[2] ?? 200);
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(', ');
+const loadAtStart = load();
 const needles = await loadNeedleDir(NEEDLE_DIR);
 const needle = needles.find((n) => n.name === 'di-language')!;
 const spec = { pngPath: needle.pngPath, areas: needle.areas };
@@ -23,16 +31,25 @@ const MARGIN = 50;
 const BATCHES = 5;
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** Median over 5 batches of the mean ms per call (the machine is shared: batches differ). */
+/** The CPU time per call (user + system, all threads of this process) of the last time() call. */
+let lastCpu = Number.NaN;
+
+/**
+ * Median over 5 batches of the mean wall-clock ms per call (the machine is shared: batches
+ * differ); the process CPU time per call, over all batches, is left in lastCpu.
+ */
 function time(times: number, body: () => void): number {
   body(); // warm-up
   const batch = Math.max(1, Math.trunc(times / BATCHES));
   const means: number[] = [];
+  const cpuStart = process.cpuUsage();
   for (let b = 0; b < BATCHES; b++) {
     const start = process.hrtime.bigint();
     for (let i = 0; i < batch; i++) body();
     means.push(Number(process.hrtime.bigint() - start) / 1e6 / batch);
   }
+  const cpu = process.cpuUsage(cpuStart);
+  lastCpu = (cpu.user + cpu.system) / 1000 / (batch * BATCHES);
   return median(means);
 }
 async function timeAsync(times: number, body: () => Promise<unknown>): Promise<number> {
@@ -56,6 +73,9 @@ function tinycvMedian(path: string): ReturnType<typeof tinycvBench> {
     area: pick('area'),
     whole_screen: pick('whole_screen'),
     copy: pick('copy'),
+    area_cpu: pick('area_cpu'),
+    whole_screen_cpu: pick('whole_screen_cpu'),
+    copy_cpu: pick('copy_cpu'),
     area_similarity: runs[0]!.area_similarity,
     whole_screen_similarity: runs[0]!.whole_screen_similarity,
   };
@@ -67,6 +87,9 @@ interface Row {
   tinycv: number;
   engine: number;
   matcher: number;
+  /** CPU time per check (process, all threads). */
+  tinycvCpu: number;
+  engineCpu: number;
   similarity: string;
 }
 const rows: Row[] = [];
@@ -90,6 +113,7 @@ for (const [screenName, what] of cases) {
   const theirs = tinycvMedian(path);
   for (const [full, verdictOnly] of [
     [false, false],
+    [false, true],
     [true, false],
     [true, true],
   ] as const) {
@@ -103,18 +127,18 @@ for (const [screenName, what] of cases) {
       similarity = result.similarity;
       bounded = result.bounded === true;
     });
+    const oursCpu = lastCpu;
     const tinycvMs = (full ? theirs.whole_screen : theirs.area) - theirs.copy;
+    const tinycvCpu = (full ? theirs.whole_screen_cpu : theirs.area_cpu) - theirs.copy_cpu;
     const theirSim = full ? theirs.whole_screen_similarity : theirs.area_similarity;
     rows.push({
-      check: full
-        ? verdictOnly
-          ? 'whole screen, verdict only'
-          : 'whole screen'
-        : `one area, margin ${MARGIN}`,
+      check: `${full ? 'whole screen' : `one area, margin ${MARGIN}`}${verdictOnly ? ', verdict only' : ''}`,
       screen: `${screenName} (${what})`,
       tinycv: tinycvMs,
       engine: ours,
       matcher: Number.NaN,
+      tinycvCpu,
+      engineCpu: oursCpu,
       similarity: `${bounded ? '≤ ' : ''}${similarity.toFixed(3)} / ${theirSim.toFixed(3)}`,
     });
   }
@@ -126,6 +150,8 @@ for (const [screenName, what] of cases) {
       tinycv: theirs.load_png,
       engine: time(repeat, () => decodePng(png)),
       matcher: Number.NaN,
+      tinycvCpu: Number.NaN,
+      engineCpu: lastCpu,
       similarity: '',
     });
     rows.push({
@@ -134,6 +160,8 @@ for (const [screenName, what] of cases) {
       tinycv: Number.NaN,
       engine: time(Math.trunc(repeat / 4), () => encodePng(frame)),
       matcher: Number.NaN,
+      tinycvCpu: Number.NaN,
+      engineCpu: lastCpu,
       similarity: '',
     });
   }
@@ -157,6 +185,8 @@ for (const [screenName, what] of cases) {
     tinycv: Number.NaN,
     engine: Number.NaN,
     matcher: await timeAsync(wholeTimes, () => matcher.match(frame, [needle], { fullSearch: true })),
+    tinycvCpu: Number.NaN,
+    engineCpu: Number.NaN,
     similarity: '',
   });
   const row = rows.find((r) => r.check === 'whole screen' && r.screen.startsWith(screenName))!;
@@ -174,6 +204,20 @@ for (const [screenName, what] of cases) {
     tinycv: Number.NaN,
     engine: Number.NaN,
     matcher: await timeAsync(repeat, () => matcher.match(frame, [needle], { fullSearch: false })),
+    tinycvCpu: Number.NaN,
+    engineCpu: Number.NaN,
+    similarity: '',
+  });
+  rows.push({
+    check: 'ordinary check (margin 69, as openQA), verdict only (before the deadline)',
+    screen: `${screenName} (${what})`,
+    tinycv: Number.NaN,
+    engine: Number.NaN,
+    matcher: await timeAsync(repeat, () =>
+      matcher.match(frame, [needle], { fullSearch: false, verdictOnly: true }),
+    ),
+    tinycvCpu: Number.NaN,
+    engineCpu: Number.NaN,
     similarity: '',
   });
 }
@@ -182,14 +226,15 @@ await matcher.close();
 const ms = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(3));
 const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '—' : `${(a / b).toFixed(1)}×`);
 console.log(
-  `needle matching, ms per check (median of ${BATCHES} batches; ${repeat} area checks, ${wholeTimes} whole-screen)\n`,
+  `needle matching, ms per check (median of ${BATCHES} batches; ${repeat} area checks, ${wholeTimes} whole-screen)`,
 );
+console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${load()} at the end\n`);
 console.log(
-  '| check | screen | tinycv | kubeqa engine | kubeqa via worker | speed-up (engine) | similarity ours / tinycv |',
+  '| check | screen | tinycv | kubeqa engine | kubeqa via worker | speed-up (engine) | tinycv CPU | engine CPU | speed-up (CPU) | similarity ours / tinycv |',
 );
-console.log('|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.check} | ${r.screen} | ${ms(r.tinycv)} | ${ms(r.engine)} | ${ms(r.matcher)} | ${ratio(r.tinycv, r.engine)} | ${r.similarity} |`,
+    `| ${r.check} | ${r.screen} | ${ms(r.tinycv)} | ${ms(r.engine)} | ${ms(r.matcher)} | ${ratio(r.tinycv, r.engine)} | ${ms(r.tinycvCpu)} | ${ms(r.engineCpu)} | ${ratio(r.tinycvCpu, r.engineCpu)} | ${r.similarity} |`,
   );
 }

@@ -199,33 +199,35 @@ describe('full-screen search', () => {
 describe('verdict-only checks (before the deadline)', () => {
   const screenNames = ['di-language', 'di-language-down', 'di-location', 'di-keyboard', 'busybox-shell'];
 
-  it('give every whole-screen check the same verdict as the exact search; passes are identical', async () => {
-    let boundedAreas = 0;
-    for (const name of screenNames) {
-      for (const needle of needles) {
-        // quick first: an exact result of the same screen would be reused by the quick check
-        const quick = await matcher.match(screen(name), [needle], { fullSearch: true, verdictOnly: true });
-        const exact = await matcher.match(screen(name), [needle], { fullSearch: true });
-        expect(quick.ok, `${needle.name} on ${name}`).toBe(exact.ok);
-        const exactAreas = exact.ok ? exact.areas : exact.candidates[0]!.areas;
-        const quickAreas = quick.ok ? quick.areas : quick.candidates[0]!.areas;
-        quickAreas.forEach((q, i) => {
-          const e = exactAreas[i]!;
-          if (q.bounded) {
-            boundedAreas++;
-            // an upper bound, below the level
-            expect(q.similarity).toBeGreaterThanOrEqual(e.similarity);
-            expect(q.similarity).toBeLessThan(q.required);
-            expect(e.similarity).toBeLessThan(e.required);
-          } else {
-            expect(q, `${needle.name} on ${name}, area ${i}`).toEqual(e);
-          }
-        });
+  for (const fullSearch of [true, false]) {
+    it(`give every ${fullSearch ? 'whole-screen' : 'ordinary'} check the same verdict as the exact search; passes are identical`, async () => {
+      let boundedAreas = 0;
+      for (const name of screenNames) {
+        for (const needle of needles) {
+          // quick first: an exact result of the same screen would be reused by the quick check
+          const quick = await matcher.match(screen(name), [needle], { fullSearch, verdictOnly: true });
+          const exact = await matcher.match(screen(name), [needle], { fullSearch });
+          expect(quick.ok, `${needle.name} on ${name}`).toBe(exact.ok);
+          const exactAreas = exact.ok ? exact.areas : exact.candidates[0]!.areas;
+          const quickAreas = quick.ok ? quick.areas : quick.candidates[0]!.areas;
+          quickAreas.forEach((q, i) => {
+            const e = exactAreas[i]!;
+            if (q.bounded) {
+              boundedAreas++;
+              // an upper bound, below the level
+              expect(q.similarity).toBeGreaterThanOrEqual(e.similarity);
+              expect(q.similarity).toBeLessThan(q.required);
+              expect(e.similarity).toBeLessThan(e.required);
+            } else {
+              expect(q, `${needle.name} on ${name}, area ${i}`).toEqual(e);
+            }
+          });
+        }
       }
-    }
-    // the quick path really ran (most failing whole-screen checks end there)
-    expect(boundedAreas).toBeGreaterThan(10);
-  });
+      // the quick path really ran (most failing checks end there)
+      expect(boundedAreas).toBeGreaterThan(10);
+    });
+  }
 
   it('finds an area far from its recorded position exactly as the full search does', async () => {
     const base = screen('di-location');

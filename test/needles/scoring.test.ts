@@ -7,6 +7,7 @@ import {
   compareCandidates,
   effectiveMargin,
   pickNearestGood,
+  pickNearestGoodOf,
   searchWindow,
   similarityFromMse,
 } from '../../worker-image/needles/scoring.js';
@@ -69,6 +70,30 @@ describe('pickNearestGood', () => {
   it('keeps the recorded position when it is the best', () => {
     const result = new Float32Array([50, 50, 50, 40, 50]);
     expect(pickNearestGood(result, 5, 40, 3, 0)).toBe(3);
+  });
+  it('gives, on random results with many ties, the choice of the listed way (every position listed)', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 500; round++) {
+      const cols = 1 + Math.floor(random() * 12);
+      const rows = 1 + Math.floor(random() * 8);
+      // few distinct values, some within 10 of each other, some large (float32 rounding)
+      const levels = [0, 3, 9, 10, 11, 25, 1e8, 1e8 + 8, 1e8 + 16];
+      const result = Float32Array.from(
+        { length: cols * rows },
+        () => levels[Math.floor(random() * levels.length)]!,
+      );
+      const col = Math.floor(random() * cols);
+      const row = Math.floor(random() * rows);
+      const atRecorded = random() < 0.3 ? Number.POSITIVE_INFINITY : result[row * cols + col]!;
+      const all = Int32Array.from(result.keys());
+      expect(pickNearestGood(result, cols, atRecorded, col, row)).toBe(
+        pickNearestGoodOf(all, result, cols, atRecorded, col, row),
+      );
+    }
   });
 });
 

@@ -58,6 +58,10 @@ export interface TinycvBench {
   area: number;
   whole_screen: number;
   copy: number;
+  /** The same in process CPU time (user + system, all threads), ms per call. */
+  area_cpu: number;
+  whole_screen_cpu: number;
+  copy_cpu: number;
   area_similarity: number;
   whole_screen_similarity: number;
 }

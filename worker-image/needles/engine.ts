@@ -5,22 +5,33 @@
 // template matching within its window, the good position nearest the recorded one is taken, and
 // its mean squared error becomes the similarity.
 //
-// Speed: the screen is converted and blurred once per check (only the rows the windows need),
-// shared by every candidate without exclude areas; needle images are decoded, converted and
-// blurred once and cached; an area found unchanged at its recorded position needs no search.
+// Speed: only the windows (and the ring the blur reads) are converted and blurred, once per check
+// and window, shared by every candidate without exclude areas; needle images are decoded,
+// converted and blurred once and cached, with their areas' templates; an area found unchanged at
+// its recorded position needs no search; a small result is scanned here instead of by several
+// OpenCV calls; verdict-only checks rule positions out by exact lower bounds (prefilter.ts).
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
 import { survivingPositions } from './prefilter.js';
-import { pickNearestGoodOf, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
+import {
+  pickNearestGood,
+  pickNearestGoodOf,
+  type SearchWindow,
+  searchWindow,
+  similarityFromMse,
+} from './scoring.js';
 
-/** Rows `top … top + rows` of a screen, full width, packed RGB(A). */
+/** The rectangle `left … left + cols` × `top … top + rows` of a screen, packed RGB(A) rows. */
 export interface ScreenBand {
+  /** The whole screen's size. */
   width: number;
   height: number;
   channels: 3 | 4;
   top: number;
   rows: number;
+  left: number;
+  cols: number;
   data: Uint8Array;
 }
 
@@ -53,8 +64,14 @@ export interface MatchMode {
   verdictOnly?: boolean;
 }
 
-/** Windows with fewer template positions than this are searched directly (the bound costs more). */
-const PREFILTER_MIN_POSITIONS = 40_000;
+/** Results up to this many positions are scanned in JavaScript (ordinary checks' windows). */
+const SCAN_IN_JS_MAX = 65_536;
+
+/**
+ * Verdict-only checks of windows with fewer template positions than this are searched directly
+ * (the bound would cost more). An ordinary check's window has about 19,000 (margin 69).
+ */
+const PREFILTER_MIN_POSITIONS = 2_048;
 
 type Found = { x: number; y: number; similarity: number; bounded?: true };
 
@@ -65,8 +82,18 @@ interface NeedleImage {
   height: number;
   /** Per area index: its pixels with a 1 px ring (clipped to the image), packed RGB. */
   crops: Map<number, { rect: Ring; rgb: Uint8Array }>;
+  /** Per area index: the area cut out of `gray` (a view of it) and its pixels, made on first use. */
+  templates: Map<number, Template>;
   lastUse: number;
 }
+
+interface Template {
+  mat: Mat;
+  pixels: Uint8Array;
+}
+
+/** Prepared regions up to this many pixels are fetched once, and errors computed from them here. */
+const FETCH_SCENE_MAX = 262_144;
 
 /** A rectangle around an area, one pixel wider on every side, clipped to an image. */
 interface Ring {
@@ -139,6 +166,11 @@ function paintExcludes(
   }
 }
 
+function releaseNeedle(image: NeedleImage): void {
+  for (const template of image.templates.values()) template.mat.release();
+  image.gray.release();
+}
+
 export class MatchEngine {
   private readonly cv: CV = loadOpenCV();
   private readonly needles = new Map<string, NeedleImage>();
@@ -179,9 +211,11 @@ export class MatchEngine {
     private readonly cacheLimit = 300,
     /** Reuse full-search results on an unchanged screen (off only to measure the search itself). */
     private readonly reuseUnchangedScreens = true,
+    /** Results up to this many positions are scanned in JavaScript (0: always by OpenCV; tests). */
+    private readonly scanInJsMax = SCAN_IN_JS_MAX,
   ) {}
 
-  /** Results of the last full search, if the screen rows it covered are unchanged. */
+  /** Results of the last full search, if the part of the screen it covered is unchanged. */
   private largeWindowCache(band: ScreenBand, window: SearchWindow) {
     const screenArea = band.width * band.height;
     if (
@@ -190,25 +224,19 @@ export class MatchEngine {
     ) {
       return undefined;
     }
-    // rows top-1 … bottom+1: the window and the ring the blur reads
-    const top = Math.max(0, window.top - 1);
-    const bottom = Math.min(band.height, window.bottom + 1);
-    const rowBytes = band.width * band.channels;
-    const rows = Buffer.from(
-      band.data.buffer,
-      band.data.byteOffset + (top - band.top) * rowBytes,
-      (bottom - top) * rowBytes,
-    );
-    const key = `${band.width}x${band.height}x${band.channels}|${window.left},${window.top},${window.right},${window.bottom}`;
-    if (!this.lastLarge || this.lastLarge.key !== key || !this.lastLarge.rows.equals(rows)) {
-      this.lastLarge = { key, rows: Buffer.from(rows), results: new Map() };
+    // the band holds the window and the ring the blur reads (and whatever other windows need)
+    const pixels = Buffer.from(band.data.buffer, band.data.byteOffset, band.rows * band.cols * band.channels);
+    const key = `${band.width}x${band.height}x${band.channels}|${band.left},${band.top},${band.cols},${band.rows}|${window.left},${window.top},${window.right},${window.bottom}`;
+    if (!this.lastLarge || this.lastLarge.key !== key || !this.lastLarge.rows.equals(pixels)) {
+      this.lastLarge = { key, rows: Buffer.from(pixels), results: new Map() };
     }
     return this.lastLarge.results;
   }
 
   /** Decodes, paints and blurs a needle image once; later checks reuse it. */
   private needleImage(spec: NeedleSpec): NeedleImage {
-    const key = `${spec.pngPath}\0${JSON.stringify(excludesOf(spec.areas))}`;
+    // the areas are part of the key: the crops and templates kept with the image are theirs
+    const key = `${spec.pngPath}\0${JSON.stringify(spec.areas)}`;
     const cached = this.needles.get(key);
     if (cached) {
       cached.lastUse = ++this.tick;
@@ -230,12 +258,18 @@ export class MatchEngine {
         const rgb = keep(region.cvtColor(cv.COLOR_BGR2RGB));
         crops.set(index, { rect, rgb: new Uint8Array(rgb.getData()) });
       });
-      return { gray: gray.gaussianBlur(new cv.Size(3, 3), 0), width: color.cols, height: color.rows, crops };
+      return {
+        gray: gray.gaussianBlur(new cv.Size(3, 3), 0),
+        width: color.cols,
+        height: color.rows,
+        crops,
+        templates: new Map<number, Template>(),
+      };
     });
     this.needles.set(key, { ...image, lastUse: ++this.tick });
     if (this.needles.size > this.cacheLimit) {
       const oldest = [...this.needles.entries()].sort((a, b) => a[1].lastUse - b[1].lastUse)[0]!;
-      oldest[1].gray.release();
+      releaseNeedle(oldest[1]);
       this.needles.delete(oldest[0]);
     }
     return { ...image, lastUse: this.tick };
@@ -261,9 +295,9 @@ export class MatchEngine {
         const buffer = Buffer.from(
           band.data.buffer,
           band.data.byteOffset,
-          band.rows * band.width * band.channels,
+          band.rows * band.cols * band.channels,
         );
-        color ??= keep(new cv.Mat(buffer, band.rows, band.width, type));
+        color ??= keep(new cv.Mat(buffer, band.rows, band.cols, type));
         return color;
       };
       const screen = { width: band.width, height: band.height };
@@ -283,7 +317,7 @@ export class MatchEngine {
         let entry = prepared.get(key);
         if (!entry) {
           const region = keep(
-            colorMat().getRegion(new cv.Rect(ring.x, ring.y - band.top, ring.width, ring.height)),
+            colorMat().getRegion(new cv.Rect(ring.x - band.left, ring.y - band.top, ring.width, ring.height)),
           );
           const gray = keep(region.cvtColor(band.channels === 4 ? cv.COLOR_RGBA2GRAY : cv.COLOR_RGB2GRAY));
           paintExcludes(
@@ -324,7 +358,8 @@ export class MatchEngine {
           if (!found || (found.bounded && !mode.verdictOnly)) {
             const scene = prepare(window, excludes);
             const level = mode.verdictOnly ? area.match / 100 : undefined;
-            found = this.searchArea(scene.mat, scene.ring, needle.gray, area, window, level);
+            const template = this.templateOf(needle, area, index);
+            found = this.searchArea(scene.mat, scene.ring, template, area, window, level);
             reuse?.set(reuseKey, found);
           }
           results.push({ area: index, ...found });
@@ -362,10 +397,11 @@ export class MatchEngine {
       return false;
     }
     if (s.y < band.top || s.y + s.height > band.top + band.rows) return false;
+    if (s.x < band.left || s.x + s.width > band.left + band.cols) return false;
     const c = band.channels;
     const rgb = crop.rgb;
     for (let y = 0; y < s.height; y++) {
-      let i = ((s.y - band.top + y) * band.width + s.x) * c;
+      let i = ((s.y - band.top + y) * band.cols + s.x - band.left) * c;
       let j = y * s.width * 3;
       for (let x = 0; x < s.width; x++, i += c, j += 3) {
         if (band.data[i] !== rgb[j] || band.data[i + 1] !== rgb[j + 1] || band.data[i + 2] !== rgb[j + 2])
@@ -375,10 +411,29 @@ export class MatchEngine {
     return true;
   }
 
+  /** The area cut out of the needle's prepared image, and its pixels (kept with the needle). */
+  private templateOf(needle: NeedleImage, area: NeedleArea, index: number): Template {
+    let template = needle.templates.get(index);
+    if (!template) {
+      const { cv } = this;
+      const mat = needle.gray.getRegion(new cv.Rect(area.xpos, area.ypos, area.width, area.height));
+      const pixels = withMats((keep) => new Uint8Array(keep(mat.copy()).getData()));
+      template = { mat, pixels };
+      needle.templates.set(index, template);
+    }
+    return template;
+  }
+
+  /** The prepared region's pixels, fetched once however many needles of the check search it. */
+  private scenePixels(scene: Mat): Uint8Array {
+    if (this.pixelsOf?.scene !== scene) this.pixelsOf = { scene, pixels: new Uint8Array(scene.getData()) };
+    return this.pixelsOf.pixels;
+  }
+
   private searchArea(
     scene: Mat,
     ring: Ring,
-    needleGray: Mat,
+    { mat: template, pixels: templatePixels }: Template,
     area: NeedleArea,
     window: SearchWindow,
     verdictLevel?: number,
@@ -386,20 +441,35 @@ export class MatchEngine {
     const { cv } = this;
     const { width, height } = area;
     return withMats((keep) => {
-      const template = keep(needleGray.getRegion(new cv.Rect(area.xpos, area.ypos, width, height)));
       const w = window;
       const positions = (w.right - w.left - width + 1) * (w.bottom - w.top - height + 1);
-      const sse = (x: number, y: number) =>
-        withMats((keep2) =>
-          keep2(scene.getRegion(new cv.Rect(x - ring.x, y - ring.y, width, height))).norm(
-            template,
-            cv.NORM_L2SQR,
-          ),
-        );
+      // the exact squared error at a screen position (integers: exact either way)
+      const pixels = scene.rows * scene.cols <= FETCH_SCENE_MAX ? this.scenePixels(scene) : undefined;
+      const stride = scene.cols;
+      const sse = (x: number, y: number) => {
+        if (!pixels) {
+          return withMats((keep2) =>
+            keep2(scene.getRegion(new cv.Rect(x - ring.x, y - ring.y, width, height))).norm(
+              template,
+              cv.NORM_L2SQR,
+            ),
+          );
+        }
+        let total = 0;
+        for (let r = 0; r < height; r++) {
+          let i = (y - ring.y + r) * stride + (x - ring.x);
+          let j = r * width;
+          for (let c = 0; c < width; c++, i++, j++) {
+            const d = (pixels[i] as number) - (templatePixels[j] as number);
+            total += d * d;
+          }
+        }
+        return total;
+      };
       const recordedInside =
         w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
       if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
-        const quick = this.verdictSearch(scene, ring, template, area, w, verdictLevel, recordedInside);
+        const quick = this.verdictSearch(scene, ring, templatePixels, area, w, verdictLevel, recordedInside);
         if (quick) return quick;
       }
       // scene coordinates of the window inside the prepared region
@@ -413,6 +483,23 @@ export class MatchEngine {
       const cols = result.cols;
       const centerCol = w.x - w.left;
       const centerRow = w.y - w.top;
+      let best: number;
+      if (positions <= this.scanInJsMax) {
+        // A small result (an ordinary check): one copy and a scan here cost less than the
+        // OpenCV calls that would find the near positions.
+        const bytes = result.getData();
+        const values = new Float32Array(bytes.length / 4);
+        new Uint8Array(values.buffer).set(bytes);
+        const atRecorded = recordedInside
+          ? (values[centerRow * cols + centerCol] as number)
+          : Number.POSITIVE_INFINITY;
+        if (atRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
+        best = pickNearestGood(values, cols, atRecorded, centerCol, centerRow);
+        if (best < 0) return { x: 0, y: 0, similarity: 0 };
+        const x = w.left + (best % cols);
+        const y = w.top + Math.trunc(best / cols);
+        return { x, y, similarity: similarityFromMse(sse(x, y) / (width * height)) };
+      }
       const atRecorded = recordedInside
         ? (result.at(centerRow, centerCol) as number)
         : Number.POSITIVE_INFINITY;
@@ -422,7 +509,6 @@ export class MatchEngine {
       const near = keep(
         keep(result.threshold(Math.fround(minVal + 10), 1, cv.THRESH_BINARY_INV)).convertTo(cv.CV_8U),
       );
-      let best: number;
       if (near.countNonZero() <= 256) {
         const points = near.findNonZero();
         const positions = new Int32Array(points.length);
@@ -464,7 +550,7 @@ export class MatchEngine {
   private verdictSearch(
     scene: Mat,
     ring: Ring,
-    template: Mat,
+    templatePixels: Uint8Array,
     area: NeedleArea,
     w: SearchWindow,
     level: number,
@@ -475,10 +561,7 @@ export class MatchEngine {
     // The error at which the similarity equals the level, plus 10 (tinycv's "near the minimum")
     // and a sliver for rounding in the bound's square roots.
     const limit = Math.max(0, 40 - (level - 0.9) * 380) * n + 10 + 1e-6 * n * 255 * 255;
-    // The prepared region's pixels, fetched once however many needles of the check search it.
-    if (this.pixelsOf?.scene !== scene) this.pixelsOf = { scene, pixels: new Uint8Array(scene.getData()) };
-    const { pixels } = this.pixelsOf;
-    const templatePixels = withMats((keep) => new Uint8Array(keep(template.copy()).getData()));
+    const pixels = this.scenePixels(scene);
     // the exact squared error at a screen position, from the same pixels (integers: exact)
     const stride = scene.cols;
     const sse = (x: number, y: number) => {
@@ -529,7 +612,7 @@ export class MatchEngine {
   close(): void {
     for (const map of this.distances.values()) map.release();
     this.distances.clear();
-    for (const image of this.needles.values()) image.gray.release();
+    for (const image of this.needles.values()) releaseNeedle(image);
     this.needles.clear();
   }
 }

@@ -67,10 +67,15 @@ function needleSize(needle: Needle): { width: number; height: number } {
   return { width: needle.imageWidth, height: needle.imageHeight };
 }
 
-/** The rows of the frame every search window (plus one row of blur context) lies in. */
+/**
+ * The part of the frame every search window (plus one pixel of blur context on each side) lies
+ * in: only those rows and columns are copied to the worker.
+ */
 export function bandFor(frame: Frame, needles: Needle[], fullSearch: boolean): ScreenBand {
   let top = frame.height;
   let bottom = 0;
+  let left = frame.width;
+  let right = 0;
   for (const needle of needles) {
     const size = needleSize(needle);
     for (const area of needle.areas) {
@@ -79,22 +84,42 @@ export function bandFor(frame: Frame, needles: Needle[], fullSearch: boolean): S
       if (!w) continue;
       top = Math.min(top, w.top);
       bottom = Math.max(bottom, w.bottom);
+      left = Math.min(left, w.left);
+      right = Math.max(right, w.right);
     }
   }
-  if (bottom <= top) {
+  if (bottom <= top || right <= left) {
     top = 0;
     bottom = 1;
+    left = 0;
+    right = 1;
   }
   top = Math.max(0, top - 1);
   bottom = Math.min(frame.height, bottom + 1);
+  left = Math.max(0, left - 1);
+  right = Math.min(frame.width, right + 1);
   const rowBytes = frame.width * frame.channels;
+  const cols = right - left;
+  const rows = bottom - top;
+  let data: Uint8Array;
+  if (cols === frame.width) {
+    data = frame.data.slice(top * rowBytes, bottom * rowBytes);
+  } else {
+    const bytes = cols * frame.channels;
+    data = new Uint8Array(rows * bytes);
+    for (let r = 0, from = top * rowBytes + left * frame.channels; r < rows; r++, from += rowBytes) {
+      data.set(frame.data.subarray(from, from + bytes), r * bytes);
+    }
+  }
   return {
     width: frame.width,
     height: frame.height,
     channels: frame.channels,
     top,
-    rows: bottom - top,
-    data: frame.data.slice(top * rowBytes, bottom * rowBytes),
+    rows,
+    left,
+    cols,
+    data,
   };
 }
 

@@ -71,9 +71,29 @@ export function pickNearestGood(
   recordedCol: number,
   recordedRow: number,
 ): number {
-  const positions = new Int32Array(result.length);
-  for (let i = 0; i < positions.length; i++) positions[i] = i;
-  const best = pickNearestGoodOf(positions, result, cols, errorAtRecorded, recordedCol, recordedRow);
+  // pickNearestGoodOf over every position, without listing them: the good positions since the
+  // last restart are those from `from` on whose error is within the final threshold
+  let threshold = f32(f32(errorAtRecorded) + 10);
+  let from = 0;
+  for (let i = 0; i < result.length; i++) {
+    const v = result[i]!;
+    if (v <= threshold && f32(v + 10) < threshold) {
+      threshold = f32(v + 10);
+      from = i;
+    }
+  }
+  let best = -1;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (let i = from; i < result.length; i++) {
+    if (result[i]! > threshold) continue;
+    const dx = (i % cols) - recordedCol;
+    const dy = Math.trunc(i / cols) - recordedRow;
+    const distance = dx * dx + dy * dy;
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = i;
+    }
+  }
   return best;
 }
 
