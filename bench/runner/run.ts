@@ -124,6 +124,8 @@ async function kubeqaJob(): Promise<JobRun> {
       // os-autoinst gives every VM (QEMU_VIRTIO_RNG defaults to on there)
       'QEMU_NO_KVM=1',
       'QEMU_DEVICES=virtio-rng',
+      // KQ_BENCH_SETTINGS="A=1 B=2": extra settings for kubeqa's side (e.g. VNC_UPDATE_INTERVAL=250)
+      ...(process.env.KQ_BENCH_SETTINGS ?? '').split(/\s+/).filter(Boolean),
     ],
     root,
   );
