@@ -11,7 +11,7 @@
 // The operator runs as compiled JavaScript (`node bin/kubeqa.js operator`, as the image does;
 // the bench builds it first with `npm run build`), or under tsx with `--runtime tsx`.
 // Latencies are observed on watches by this process (one watch per collection).
-// Run: npx tsx bench/operator/run.ts [--jobs 15000] [--pods 200] [--concurrency 16]
+// Run: npx tsx bench/operator/run.ts [--jobs 15000] [--pods 200] [--concurrency 16] [--pod-rate 0]
 //        [--runtime compiled|tsx] [--no-build] [--cpu-prof DIR] [--log-level debug] [--log FILE]
 // --log FILE keeps the operator's log (otherwise it goes with the harness's run directory).
 import { execFileSync } from 'node:child_process';
@@ -36,6 +36,8 @@ function stringArg(name: string): string | undefined {
 const JOBS = arg('jobs', 15_000);
 const PODS = arg('pods', 200);
 const CONCURRENCY = arg('concurrency', 16);
+/** Job CRs per second in the pods phase (0: one after another as fast as the apiserver answers). */
+const POD_RATE = arg('pod-rate', 0);
 const RUNTIME = stringArg('runtime') ?? 'compiled';
 const CPU_PROF = stringArg('cpu-prof');
 if (RUNTIME !== 'compiled' && RUNTIME !== 'tsx') throw new Error('--runtime is compiled or tsx');
@@ -101,12 +103,18 @@ async function createAll(
   path: string,
   bodies: Array<{ metadata: { name: string } }>,
   concurrency: number,
+  /** Arrival rate: the i-th create is sent no sooner than i × intervalMs after the first (0: at once). */
+  intervalMs = 0,
 ): Promise<Map<string, number>> {
   const sent = new Map<string, number>();
   let next = 0;
+  const startedAt = performance.now();
   const worker = async () => {
     while (next < bodies.length) {
-      const body = bodies[next++] as { metadata: { name: string } };
+      const index = next++;
+      const body = bodies[index] as { metadata: { name: string } };
+      const due = startedAt + index * intervalMs - performance.now();
+      if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
       sent.set(body.metadata.name, performance.now());
       for (let attempt = 0; ; attempt++) {
         try {
@@ -264,7 +272,9 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const podBodies = Array.from({ length: PODS }, (_, i) => jobBody(`pod-${i}`, 'bench_pods'));
-    const podSent = await createAll(client, jobsPath, podBodies, 1);
+    const podsStartedAt = performance.now();
+    const podSent = await createAll(client, jobsPath, podBodies, 1, POD_RATE > 0 ? 1000 / POD_RATE : 0);
+    const podsCreatedIn = performance.now() - podsStartedAt;
     await allPods;
     loads.push(`after pods ${load()}`);
     const list = await client.get<{
@@ -295,6 +305,10 @@ async function main() {
       [
         'create → queued p50 / p95 / max',
         `${[0.5, 0.95].map((q) => fmt(quantile(latency, q))).join(' / ')} / ${fmt(Math.max(...latency))}`,
+      ],
+      [
+        'pods phase: Job CRs created in',
+        `${fmt(podsCreatedIn)} (${(PODS / (podsCreatedIn / 1000)).toFixed(0)}/s${POD_RATE > 0 ? `, paced at ${POD_RATE}/s` : ', as fast as the apiserver answers'})`,
       ],
       [
         `create → pod created p50 / p95 (${PODS} free slots, ${JOBS} queued; target p95 ≤ 1 s)`,
