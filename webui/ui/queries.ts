@@ -5,6 +5,9 @@
 //   job page  — one job with modules, steps (with needle details), files, comments, cluster
 import type { QueryFn } from '../../db/connect.js';
 import { jobsJson } from '../../db/jobs.js';
+import type { BuildJob, BuildSummary, GroupOverview, PageModule, PageStep } from './view-types.js';
+
+export type { BuildJob, BuildSummary, GroupOverview, PageModule, PageStep } from './view-types.js';
 
 export interface OverviewFilters {
   distri?: string;
@@ -15,27 +18,6 @@ export interface OverviewFilters {
   groupId?: number;
   /** Builds per group (default 3, as openQA's index page). */
   builds?: number;
-}
-
-export interface BuildSummary {
-  build: string;
-  distri: string;
-  version: string;
-  total: number;
-  passed: number;
-  softfailed: number;
-  failed: number;
-  incomplete: number;
-  running: number;
-  scheduled: number;
-  cancelled: number;
-  newest_job: number;
-}
-
-export interface GroupOverview {
-  id: number;
-  name: string;
-  builds: BuildSummary[];
 }
 
 /** `j.col = $n` for each given filter; params are appended. */
@@ -102,19 +84,6 @@ export async function overview(q: QueryFn, f: OverviewFilters): Promise<GroupOve
   return [...groups.values()];
 }
 
-export interface BuildJob {
-  id: number;
-  test: string;
-  machine: string;
-  distri: string;
-  version: string;
-  flavor: string;
-  arch: string;
-  state: string;
-  result: string;
-  priority: number;
-}
-
 /** The latest job of every scenario of one build (of one group, or of all groups). */
 export async function buildJobs(q: QueryFn, build: string, groupId?: number): Promise<BuildJob[]> {
   const rows = await q<BuildJob>(
@@ -125,26 +94,6 @@ export async function buildJobs(q: QueryFn, build: string, groupId?: number): Pr
     groupId === undefined ? [build] : [build, groupId],
   );
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
-}
-
-export interface PageStep {
-  num: number;
-  kind: string;
-  result: string;
-  title: string | null;
-  text: string | null;
-  needle: string | null;
-  similarity: number | null;
-  screenshot: string | null;
-  details: unknown;
-}
-
-export interface PageModule {
-  name: string;
-  category: string;
-  result: string;
-  flags: string[];
-  steps: PageStep[];
 }
 
 const DEP_NAMES: Record<string, string> = {

@@ -1,19 +1,9 @@
 // One build: scenarios (test, flavor) × machines, each cell the latest job's outcome.
+
+import type { BuildJob } from '../../view-types.js';
 import { get } from '../api.js';
 import { badge, h, outcome } from '../dom.js';
 import { debounce, type Page, type PageContext } from '../page.js';
-
-interface BuildJob {
-  id: number;
-  test: string;
-  machine: string;
-  distri: string;
-  version: string;
-  flavor: string;
-  arch: string;
-  state: string;
-  result: string;
-}
 
 export function buildPage(ctx: PageContext): Page {
   const build = ctx.query.get('build') ?? '';

@@ -1,4 +1,6 @@
 // The job page's data as GET /api/v1/ui/jobs/:id returns it.
+import type { PageModule, PageStep } from '../../view-types.js';
+
 export interface Area {
   x: number;
   y: number;
@@ -22,25 +24,8 @@ export interface StepDetails {
   frametime?: [string, string];
 }
 
-export interface Step {
-  num: number;
-  kind: string;
-  result: string;
-  title: string | null;
-  text: string | null;
-  needle: string | null;
-  similarity: number | null;
-  screenshot: string | null;
-  details: StepDetails | null;
-}
-
-export interface Module {
-  name: string;
-  category: string;
-  result: string;
-  flags: string[];
-  steps: Step[];
-}
+export type Step = PageStep<StepDetails>;
+export type Module = PageModule<StepDetails>;
 
 export interface Job {
   id: number;

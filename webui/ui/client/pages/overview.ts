@@ -1,22 +1,9 @@
 // The test overview: per job group its newest builds with result counts; filters in the address.
+
+import type { GroupOverview } from '../../view-types.js';
 import { get } from '../api.js';
 import { badge, h } from '../dom.js';
 import { debounce, type Page, type PageContext } from '../page.js';
-
-interface BuildSummary {
-  build: string;
-  distri: string;
-  version: string;
-  total: number;
-  passed: number;
-  softfailed: number;
-  failed: number;
-  incomplete: number;
-  running: number;
-  scheduled: number;
-  cancelled: number;
-  newest_job: number;
-}
 
 const FILTERS = ['distri', 'version', 'flavor', 'arch'] as const;
 const RESULTS = ['', 'passed', 'softfailed', 'failed', 'incomplete', 'user_cancelled', 'timeout_exceeded'];
@@ -27,9 +14,7 @@ export function overviewPage(ctx: PageContext): Page {
   const load = async () => {
     const q = new URLSearchParams();
     for (const [k, v] of ctx.query) if (v) q.set(k, v);
-    const { groups } = await get<{ groups: { id: number; name: string; builds: BuildSummary[] }[] }>(
-      `ui/overview?${q}`,
-    );
+    const { groups } = await get<{ groups: GroupOverview[] }>(`ui/overview?${q}`);
     results.replaceChildren(
       ...(groups.length === 0 ? [h('p', { class: 'notice' }, 'No builds match.')] : []),
       ...groups.map((g) =>
