@@ -4,6 +4,7 @@
 import { validateAssetName, validateAssetType } from '../../domain/assets/types.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { type Condition, findCondition, setCondition } from '../controller/conditions.js';
+import type { KubeObject } from '../controller/informer.js';
 
 export type AssetPhase = 'Pending' | 'Importing' | 'Ready' | 'Failed';
 
@@ -37,17 +38,7 @@ export interface AssetStatus {
   conditions?: Condition<AssetReason>[];
 }
 
-export interface AssetObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    deletionTimestamp?: string;
-  };
+export interface AssetObject extends KubeObject {
   spec: AssetSpec;
   status?: AssetStatus;
 }

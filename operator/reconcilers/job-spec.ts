@@ -4,6 +4,7 @@
 import { KubeqaError } from '../../domain/errors.js';
 import type { MultiSettings } from '../../domain/jobs/create-params.js';
 import type { DependencyType } from '../../domain/jobs/dependencies.js';
+import type { KubeObject } from '../controller/informer.js';
 import { parseSchedulingSettings } from '../scheduler/settings.js';
 
 export const JOB_FINALIZER = 'kubeqa.io/job';
@@ -12,20 +13,7 @@ export const ANNOTATION_JOB_ID = 'kubeqa.io/job-id';
 /** `api` on mirror CRs of API jobs. */
 export const LABEL_ORIGIN = 'kubeqa.io/origin';
 
-export interface JobCr {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    deletionTimestamp?: string;
-    finalizers?: string[];
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
+export interface JobCr extends KubeObject {
   spec?: {
     settings?: Record<string, unknown>;
     priority?: number;
