@@ -121,6 +121,31 @@ function ringAround(
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, cutLeft: 1 - (x - x0), cutTop: 1 - (y - y0) };
 }
 
+/**
+ * The exact squared error of a `width`×`height` template against the region's pixels at column
+ * `x`, row `y` (integers, so exact whatever the order of summing).
+ */
+function squaredError(
+  pixels: Uint8Array,
+  stride: number,
+  x: number,
+  y: number,
+  template: Uint8Array,
+  width: number,
+  height: number,
+): number {
+  let total = 0;
+  for (let r = 0; r < height; r++) {
+    let i = (y + r) * stride + x;
+    let j = r * width;
+    for (let c = 0; c < width; c++, i++, j++) {
+      const d = (pixels[i] as number) - (template[j] as number);
+      total += d * d;
+    }
+  }
+  return total;
+}
+
 function overlaps(a: { xpos: number; ypos: number; width: number; height: number }, r: Ring): boolean {
   return (
     a.xpos < r.x + r.width && r.x < a.xpos + a.width && a.ypos < r.y + r.height && r.y < a.ypos + a.height
@@ -455,16 +480,7 @@ export class MatchEngine {
             ),
           );
         }
-        let total = 0;
-        for (let r = 0; r < height; r++) {
-          let i = (y - ring.y + r) * stride + (x - ring.x);
-          let j = r * width;
-          for (let c = 0; c < width; c++, i++, j++) {
-            const d = (pixels[i] as number) - (templatePixels[j] as number);
-            total += d * d;
-          }
-        }
-        return total;
+        return squaredError(pixels, stride, x - ring.x, y - ring.y, templatePixels, width, height);
       };
       const recordedInside =
         w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
@@ -564,18 +580,8 @@ export class MatchEngine {
     const pixels = this.scenePixels(scene);
     // the exact squared error at a screen position, from the same pixels (integers: exact)
     const stride = scene.cols;
-    const sse = (x: number, y: number) => {
-      let total = 0;
-      for (let r = 0; r < height; r++) {
-        let i = (y - ring.y + r) * stride + (x - ring.x);
-        let j = r * width;
-        for (let c = 0; c < width; c++, i++, j++) {
-          const d = (pixels[i] as number) - (templatePixels[j] as number);
-          total += d * d;
-        }
-      }
-      return total;
-    };
+    const sse = (x: number, y: number) =>
+      squaredError(pixels, stride, x - ring.x, y - ring.y, templatePixels, width, height);
     const survivors = survivingPositions(
       { width: scene.cols, height: scene.rows, data: pixels },
       { x: w.left - ring.x, y: w.top - ring.y, width: w.right - w.left, height: w.bottom - w.top },
