@@ -1,5 +1,6 @@
 // A Job CR's status as a projection of the job in kubeqa's database, and the TTL decision for
 // finished Jobs. Pure.
+import type { JobStatusRow } from '../../db/job-resources.js';
 import type { JobResult, JobState } from '../../domain/jobs/states.js';
 import { type Condition, setCondition } from '../controller/conditions.js';
 
@@ -28,14 +29,8 @@ export type JobConditionReason =
   | 'TimeoutExceeded'
   | 'None';
 
-export interface JobView {
-  id: number;
-  state: JobState;
-  result: JobResult;
-  reason: string | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
+/** What the projection reads of a job: its row as `jobStatusRows` gives it. */
+export type JobView = JobStatusRow;
 
 export interface JobCrStatus {
   phase: JobState;
