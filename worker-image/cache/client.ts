@@ -1,7 +1,9 @@
 // A client of the cache daemon's HTTP API (`kubeqa cache serve`), over its unix socket (the pod's
 // sidecar) or TCP: acquire an asset for a job, release the job's links. A daemon's 503 answer is
 // a CacheFailure (retryable), as the daemon's own errors are.
+
 import { request } from 'node:http';
+import { text as readText } from 'node:stream/consumers';
 import type { AssetType } from '../../domain/assets/types.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { type AcquireResult, CacheFailure } from './cache.js';
@@ -32,19 +34,15 @@ function call<T>(
         ...(signal ? { signal } : {}),
       },
       (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {}
-          resolve({ status: res.statusCode ?? 0, body: parsed as T });
-        });
-        res.on('error', reject);
+        readText(res)
+          .then((text) => {
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {}
+            resolve({ status: res.statusCode ?? 0, body: parsed as T });
+          })
+          .catch(reject);
       },
     );
     req.once('error', (error) =>

@@ -4,10 +4,12 @@
 // so a multi-GB image never sits in memory. `diskOf` gives the path of a standalone image for a
 // disk setting (HDD_1, UEFI_PFLASH_VARS): the runner flattens its qcow2 overlay first
 // (`qemu-img convert`), since an overlay alone is useless to later jobs.
+
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { text as readText } from 'node:stream/consumers';
 import { type OutputAsset, outputAssets } from '../../domain/assets/outputs.js';
 import { KubeqaError } from '../../domain/errors.js';
 
@@ -49,24 +51,21 @@ async function upload(options: PublishOptions, output: OutputAsset, path: string
         ...(options.ca ? { ca: options.ca } : {}),
       },
       (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => {
-          if (res.statusCode === 201) {
-            const body = JSON.parse(text) as { size: number; sha256: string };
-            resolve({ ...output, size: body.size, sha256: body.sha256 });
-            return;
-          }
-          reject(
-            new KubeqaError(
-              'KQ_ERR_STORAGE',
-              `uploading ${output.from} as hdd/${output.name} failed: ${res.statusCode} ${text.slice(0, 500)}`,
-            ),
-          );
-        });
+        readText(res)
+          .then((text) => {
+            if (res.statusCode === 201) {
+              const body = JSON.parse(text) as { size: number; sha256: string };
+              resolve({ ...output, size: body.size, sha256: body.sha256 });
+              return;
+            }
+            reject(
+              new KubeqaError(
+                'KQ_ERR_STORAGE',
+                `uploading ${output.from} as hdd/${output.name} failed: ${res.statusCode} ${text.slice(0, 500)}`,
+              ),
+            );
+          })
+          .catch(reject);
       },
     );
     req.once('error', (error) =>
