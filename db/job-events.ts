@@ -13,7 +13,7 @@
 // Readers call `subscribeJobEvents(database, handler)`; it works on PostgreSQL and on PGlite
 // (both implement LISTEN/NOTIFY). Events are hints to re-read the database, not the record:
 // after a reconnect a subscriber should re-read what it cares about.
-import type { OpenDatabase, QueryFn } from './connect.js';
+import type { ListenOptions, OpenDatabase, QueryFn } from './connect.js';
 
 export const JOB_EVENTS_CHANNEL = 'kubeqa_job_events';
 /** The scheduler's wake-up channel (docs/scheduler.md): payloads job-created, job-finished, job-changed. */
@@ -79,12 +79,17 @@ export async function publishJobEvents(
 export async function subscribeJobEvents(
   database: OpenDatabase,
   handler: (event: JobEvent) => void,
+  options?: ListenOptions,
 ): Promise<() => Promise<void>> {
-  return database.listen(JOB_EVENTS_CHANNEL, (payload) => {
-    try {
-      handler(JSON.parse(payload) as JobEvent);
-    } catch {
-      // a malformed payload is not ours; ignore it
-    }
-  });
+  return database.listen(
+    JOB_EVENTS_CHANNEL,
+    (payload) => {
+      try {
+        handler(JSON.parse(payload) as JobEvent);
+      } catch {
+        // a malformed payload is not ours; ignore it
+      }
+    },
+    options,
+  );
 }

@@ -14,7 +14,7 @@
 // up (few: at most one sequence per slot) are read on every pass.
 import type { OpenDatabase, QueryFn } from '../../db/connect.js';
 import { type CloneEdge, insertClones } from '../../db/job-actions.js';
-import { JOB_EVENTS_CHANNEL, type JobEvent, SCHEDULER_CHANNEL } from '../../db/job-events.js';
+import { type JobEvent, SCHEDULER_CHANNEL, subscribeJobEvents } from '../../db/job-events.js';
 import { changeJobStates } from '../../db/jobs.js';
 import type { DependencyEdge, DependencyKind } from '../../domain/jobs/dependency-graph.js';
 import { checkTransition, EXECUTION_STATES, isFinalState } from '../../domain/jobs/state-machine.js';
@@ -148,9 +148,7 @@ export class PgSchedulerStore implements SchedulerStore {
     };
     try {
       this.unlisten.push(
-        await this.database.listen(JOB_EVENTS_CHANNEL, (payload) => this.onJobEvent(payload), {
-          onReconnect,
-        }),
+        await subscribeJobEvents(this.database, (event) => this.onJobEvent(event), { onReconnect }),
         await this.database.listen(UI_EVENTS_CHANNEL, (payload) => this.onUiEvent(payload), {
           onReconnect,
         }),
@@ -209,13 +207,7 @@ export class PgSchedulerStore implements SchedulerStore {
     this.fullReadTimer.unref();
   }
 
-  private onJobEvent(payload: string): void {
-    let event: JobEvent;
-    try {
-      event = JSON.parse(payload) as JobEvent;
-    } catch {
-      return;
-    }
+  private onJobEvent(event: JobEvent): void {
     if (event.type === 'job.created') {
       for (const id of event.ids) {
         this.dirty.add(id);
