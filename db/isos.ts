@@ -10,8 +10,8 @@ import {
   type TemplateRow,
 } from '../domain/products/expand.js';
 import type { Settings } from '../domain/products/settings.js';
-import { UI_EVENTS_CHANNEL } from '../webui/ui/event-fanout.js';
 import type { OpenDatabase, QueryFn } from './connect.js';
+import { publishUiEvents } from './job-events.js';
 import { changeJobStates, insertJobs } from './jobs.js';
 
 export async function loadTemplates(q: QueryFn, params: Settings): Promise<TemplateRow[]> {
@@ -129,10 +129,9 @@ export async function postIso(
             [raise.map((o) => o.id), policy.step],
           );
           // Delivered at commit: the scheduler re-reads these jobs' priorities in its next pass.
-          await q(
-            `select pg_notify($1, json_build_object('type', 'job.priority', 'id', id)::text)
-               from unnest($2::bigint[]) as id`,
-            [UI_EVENTS_CHANNEL, raise.map((o) => o.id)],
+          await publishUiEvents(
+            q,
+            raise.map((o) => ({ type: 'job.priority', id: Number(o.id) })),
           );
         }
         await changeJobStates(

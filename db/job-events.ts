@@ -27,6 +27,20 @@ export function schedulerEvent(event: JobEvent): 'job-created' | 'job-finished' 
   return 'job-changed';
 }
 
+/** Changes that are not job state changes (comments, priority): their own channel, so that the
+ * webhook sees only job events. The web UI's pages and the scheduler (priority) listen to it. */
+export const UI_EVENTS_CHANNEL = 'kubeqa_ui_events';
+export type UiJobEvent = { type: 'job.comment' | 'job.priority'; id: number };
+
+/** Announces UI events (delivered when the query's transaction commits, if any). */
+export async function publishUiEvents(q: QueryFn, events: readonly UiJobEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await q('select pg_notify($1, payload) from unnest($2::text[]) as payload', [
+    UI_EVENTS_CHANNEL,
+    events.map((event) => JSON.stringify(event)),
+  ]);
+}
+
 export type JobEvent =
   | { type: 'job.created'; ids: number[] }
   | { type: 'job.deleted'; ids: number[] }

@@ -14,12 +14,17 @@
 // up (few: at most one sequence per slot) are read on every pass.
 import type { OpenDatabase, QueryFn } from '../../db/connect.js';
 import { type CloneEdge, insertClones } from '../../db/job-actions.js';
-import { type JobEvent, SCHEDULER_CHANNEL, subscribeJobEvents } from '../../db/job-events.js';
+import {
+  type JobEvent,
+  SCHEDULER_CHANNEL,
+  subscribeJobEvents,
+  UI_EVENTS_CHANNEL,
+  type UiJobEvent,
+} from '../../db/job-events.js';
 import { changeJobStates } from '../../db/jobs.js';
 import type { DependencyEdge, DependencyKind } from '../../domain/jobs/dependency-graph.js';
 import { checkTransition, EXECUTION_STATES, isFinalState } from '../../domain/jobs/state-machine.js';
 import type { JobResult, JobState } from '../../domain/jobs/states.js';
-import { UI_EVENTS_CHANNEL, type UiJobEvent } from '../../webui/ui/event-fanout.js';
 import type { ClonePlan } from './actions.js';
 import type { CommitResult, PassOutcome, SchedulerSnapshot, SchedulerStore, StoreEvent } from './port.js';
 import { parseSchedulingSettings, type SchedulingSettings } from './settings.js';

@@ -1,8 +1,7 @@
 // The API on real PostgreSQL: isos post with product expansion, jobs routes, error shape.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
-import { UI_EVENTS_CHANNEL } from '../../webui/ui/event-fanout.js';
+import { type JobEvent, subscribeJobEvents, UI_EVENTS_CHANNEL } from '../../db/job-events.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { type Json, seedTemplates, startServer, type TestServer } from './server.js';
 

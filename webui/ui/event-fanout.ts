@@ -1,13 +1,13 @@
 // One LISTEN per server for job events, fanned out to every open page's websocket. Pages treat an
 // event as a hint to re-read what they show (see db/job-events.ts).
 import type { OpenDatabase } from '../../db/connect.js';
-import { subscribeJobEvents } from '../../db/job-events.js';
+import {
+  publishUiEvents,
+  subscribeJobEvents,
+  UI_EVENTS_CHANNEL,
+  type UiJobEvent,
+} from '../../db/job-events.js';
 import type { LiveSocket } from './live-hub.js';
-
-/** Changes that are not job state changes (comments, priority): their own channel, so that the
- * scheduler and the webhook see only what db/job-events.ts defines. */
-export const UI_EVENTS_CHANNEL = 'kubeqa_ui_events';
-export type UiJobEvent = { type: 'job.comment' | 'job.priority'; id: number };
 
 export class EventFanout {
   private readonly sockets = new Set<LiveSocket>();
@@ -54,5 +54,5 @@ export class EventFanout {
 
 /** Announce a UI event to every server (committed with the query's transaction, if any). */
 export async function publishUiEvent(database: OpenDatabase, event: UiJobEvent): Promise<void> {
-  await database.query('select pg_notify($1, $2)', [UI_EVENTS_CHANNEL, JSON.stringify(event)]);
+  await publishUiEvents(database.query, [event]);
 }
