@@ -2,11 +2,12 @@
 // HTTP server as the source: import with checksum and progress, Ready with location and
 // conditions, Events, a checksum mismatch that fails with a typed reason and leaves nothing in
 // the bucket, s3Key sources, and a spec change that imports again.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAsset } from '../../db/assets.js';
 import { type OpenDatabase, openPostgres } from '../../db/connect.js';
 import { migrate } from '../../db/migrate.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { installCrds, KUBEQA_API_VERSION } from '../../operator/kube/crds.js';
 import { EventRecorder } from '../../operator/kube/events.js';
 import { type RunningAssetController, startAssetController } from '../../operator/reconcilers/asset.js';
@@ -17,6 +18,7 @@ import { freshBucket, minioClient, randomData, readAll, s3Config, sha256 } from 
 import { createDatabase, testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
 import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'asset-tests';
@@ -35,11 +37,7 @@ beforeAll(async () => {
   const kube = await testEnv.kube();
   client = await KubeClient.fromKubeconfig(kube.kubeconfig);
   await installCrds(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
   info = await testEnv.minio();
   bucket = await freshBucket(info, 'asset-cr');
   store = new S3Store({ ...s3Config(info, bucket), partSize: 5 * MiB });

@@ -1,6 +1,7 @@
 // The test pod's shape (pure) and its acceptance by the real apiserver.
+
 import { beforeAll, describe, expect, it } from 'vitest';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import {
   ANNOTATION_DO_NOT_DISRUPT,
   buildTestPod,
@@ -9,6 +10,7 @@ import {
   type PodPool,
 } from '../../operator/pods/build-pod.js';
 import { testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 
 const config: PodOperatorConfig = {
   runnerImage: 'ghcr.io/kubeqa/worker:0.1.0',
@@ -135,11 +137,7 @@ describe('the test pod on the real apiserver', () => {
   let client: KubeClient;
   beforeAll(async () => {
     client = await KubeClient.fromKubeconfig((await testEnv.kube()).kubeconfig);
-    await client
-      .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'pod-tests' } })
-      .catch((e) => {
-        if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-      });
+    await ensureNamespace(client, 'pod-tests');
   });
 
   it('is accepted as built (the apiserver here refuses privileged pods)', async () => {

@@ -1,5 +1,6 @@
 // kubeqa's CRDs on the real kube-apiserver: they install, the samples are accepted, bad objects
 // are rejected with messages naming the field, and kubectl gets useful columns and explanations.
+
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
@@ -12,6 +13,7 @@ import {
 } from '../../operator/kube/crds.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 
 let client: KubeClient;
 const NS = 'crd-tests';
@@ -20,11 +22,7 @@ beforeAll(async () => {
   const kube = await testEnv.kube();
   client = await KubeClient.fromKubeconfig(kube.kubeconfig);
   await installCrds(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
 });
 
 const plural: Record<string, string> = { Job: 'jobs', Worker: 'workers', Asset: 'assets' };

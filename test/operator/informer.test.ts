@@ -1,5 +1,6 @@
 // The informer against the real apiserver: initial list, watch events, relist after 410 Gone,
 // and the watchdog that restarts a silent watch.
+
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,8 +9,9 @@ import {
   LAST_APPLIED_ANNOTATION,
   trimForCache,
 } from '../../operator/controller/informer.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 
 const NS = 'informer-tests';
 const CM = `/api/v1/namespaces/${NS}/configmaps`;
@@ -18,11 +20,7 @@ const informers: Informer<KubeObject>[] = [];
 
 beforeAll(async () => {
   client = await KubeClient.fromKubeconfig((await testEnv.kube()).kubeconfig);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
 });
 afterAll(async () => {
   for (const informer of informers) await informer.stop();

@@ -4,16 +4,18 @@
 // projected from job events, TTL deletion, cancel by delete (also of a CR deleted while no operator
 // ran, and of a CR still carrying the finalizer of earlier versions), suspend, dependencies by
 // name, invalid settings, and mirror CRs of API jobs without a loop.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OpenDatabase, openPostgres } from '../../db/connect.js';
 import { subscribeJobEvents } from '../../db/job-events.js';
 import { changeJobStates, insertJobs, jobColumns } from '../../db/jobs.js';
 import { operatorConfigFromEnv } from '../../operator/config.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { installCrds, KUBEQA_API_VERSION } from '../../operator/kube/crds.js';
 import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { createLogger } from '../../runtime/logger.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 import { waitGone } from '../helpers/wait-gone.js';
 import { waitForItem, waitForObject } from './wait.js';
 
@@ -100,11 +102,7 @@ beforeAll(async () => {
   const kube = await testEnv.kube();
   client = await KubeClient.fromKubeconfig(kube.kubeconfig);
   await installCrds(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
   const url = await createDatabase(await testEnv.postgres(), 'job_controller');
   const config = operatorConfigFromEnv({
     KUBEQA_DATABASE_URL: url,

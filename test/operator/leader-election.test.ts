@@ -1,20 +1,18 @@
 // Leader election on a real Lease: one leader at a time, hand-over on release, take-over after a
 // crashed leader's lease expires.
+
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LeaderElector } from '../../operator/controller/leader-election.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 
 const NS = 'leader-tests';
 let client: KubeClient;
 
 beforeAll(async () => {
   client = await KubeClient.fromKubeconfig((await testEnv.kube()).kubeconfig);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
 });
 
 function candidate(identity: string, leaders: Set<string>, maxLeaders: { n: number }) {

@@ -1,13 +1,15 @@
 // The operator as a whole against the real apiserver and PostgreSQL: leader election, Worker
 // pool status from its pods, Events, health and metrics endpoints, fail-over to a standby.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorConfigFromEnv } from '../../operator/config.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { installCrds, KUBEQA_API_VERSION } from '../../operator/kube/crds.js';
 import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { buildTestPod } from '../../operator/pods/build-pod.js';
 import { createLogger } from '../../runtime/logger.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'manager-tests';
@@ -22,11 +24,7 @@ beforeAll(async () => {
   kubeconfig = kube.kubeconfig;
   client = await KubeClient.fromKubeconfig(kubeconfig);
   await installCrds(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
   env = {
     KUBEQA_DATABASE_URL: await createDatabase(await testEnv.postgres(), 'operator'),
     KUBEQA_API_URL: 'http://kubeqa-webui.kubeqa.svc:9526',

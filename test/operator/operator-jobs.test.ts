@@ -5,6 +5,7 @@
 // the job `incomplete`; cancel by delete; a parallel cluster's pods all or none; a directly
 // chained sequence in one pod; a restarted operator and a fail-over to a standby instance make
 // no duplicate pods.
+
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { type RunningOperator, runOperator } from '../../operator/manager.js';
 import { createLogger } from '../../runtime/logger.js';
 import { buildApp } from '../../webui/app.js';
 import { createDatabase, testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 import { waitGone } from '../helpers/wait-gone.js';
 import { FakeKubelet } from './fake-kubelet.js';
 import { FakeRunner } from './fake-runner.js';
@@ -137,11 +139,7 @@ beforeAll(async () => {
   kubeconfig = kube.kubeconfig;
   client = await KubeClient.fromKubeconfig(kubeconfig);
   await installCrds(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
   databaseUrl = await createDatabase(await testEnv.postgres(), 'operator_jobs');
   database = openPostgres({ url: databaseUrl });
   await migrate(database);

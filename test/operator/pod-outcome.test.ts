@@ -1,12 +1,14 @@
 // A pod's life as the kubelet reports it (played by the FakeKubelet through the real apiserver),
 // read back and turned into what it means for the job.
+
 import { beforeAll, describe, expect, it } from 'vitest';
 import { operatorConfigFromEnv } from '../../operator/config.js';
-import { KubeApiError, KubeClient } from '../../operator/kube/client.js';
+import { KubeClient } from '../../operator/kube/client.js';
 import { buildTestPod } from '../../operator/pods/build-pod.js';
 import { type PodView, podOutcome } from '../../operator/pods/pod-outcome.js';
 import { DEFAULT_TRANSIENT_REASON } from '../../operator/scheduler/types.js';
 import { testEnv } from '../env/index.js';
+import { ensureNamespace } from '../helpers/namespace.js';
 import { FakeKubelet } from './fake-kubelet.js';
 
 const NS = 'outcome-tests';
@@ -21,11 +23,7 @@ const podsConfig = operatorConfigFromEnv({
 beforeAll(async () => {
   client = await KubeClient.fromKubeconfig((await testEnv.kube()).kubeconfig);
   kubelet = new FakeKubelet(client);
-  await client
-    .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .catch((e) => {
-      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
-    });
+  await ensureNamespace(client, NS);
 });
 
 async function createPod(id: number): Promise<string> {
