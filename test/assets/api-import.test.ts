@@ -15,7 +15,7 @@ import { startServer, type TestServer } from '../api/server.js';
 import { testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
 import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
-import { freshBucket, minioClient, randomData, readAll, s3Config, sha256 } from './helpers.js';
+import { bucketContents, freshBucket, randomData, readAll, s3Config, sha256 } from './helpers.js';
 
 const MiB = 1024 * 1024;
 let server: TestServer;
@@ -47,15 +47,6 @@ async function settled(type: string, name: string) {
     if (r.body.state !== 'importing' && r.body.state !== 'pending') return r.body;
   }
   throw new Error(`${type}/${name} did not settle`);
-}
-
-async function bucketContents(): Promise<string[]> {
-  const names: string[] = [];
-  const minio = minioClient(info);
-  for await (const item of minio.listIncompleteUploads(bucket, '', true))
-    names.push(`incomplete:${item.key}`);
-  for await (const item of minio.listObjectsV2(bucket, '', true)) names.push((item as { name: string }).name);
-  return names;
 }
 
 describe('asset registration with a source URL', () => {
@@ -114,7 +105,7 @@ describe('asset registration with a source URL', () => {
     expect(asset.state).toBe('failed');
     expect(asset.reason).toMatch(/checksum mismatch: expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}/);
     expect(await store.stat('hdd/broken.qcow2')).toBeUndefined();
-    expect((await bucketContents()).filter((n) => n.includes('broken'))).toEqual([]);
+    expect((await bucketContents(info, bucket)).filter((n) => n.includes('broken'))).toEqual([]);
   });
 
   it('resumes, once, an import a stopped server left importing', { timeout: 60_000 }, async () => {

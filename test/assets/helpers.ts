@@ -18,6 +18,16 @@ export function minioClient(info: MinioInfo): Minio.Client {
 }
 
 /** A new bucket of its own, so counts and listings see only this test's requests. */
+/** Every key in the bucket, incomplete multipart uploads as `incomplete:<key>`. */
+export async function bucketContents(info: MinioInfo, bucket: string): Promise<string[]> {
+  const names: string[] = [];
+  const minio = minioClient(info);
+  for await (const item of minio.listIncompleteUploads(bucket, '', true))
+    names.push(`incomplete:${item.key}`);
+  for await (const item of minio.listObjectsV2(bucket, '', true)) names.push((item as { name: string }).name);
+  return names;
+}
+
 export async function freshBucket(info: MinioInfo, label: string): Promise<string> {
   const bucket = `${label}-${randomBytes(4).toString('hex')}`;
   await minioClient(info).makeBucket(bucket);

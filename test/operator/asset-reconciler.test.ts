@@ -14,7 +14,15 @@ import { type RunningAssetController, startAssetController } from '../../operato
 import type { AssetObject } from '../../operator/reconcilers/asset-status.js';
 import { createLogger } from '../../runtime/logger.js';
 import { S3Store } from '../../runtime/storage/s3-store.js';
-import { freshBucket, minioClient, randomData, readAll, s3Config, sha256 } from '../assets/helpers.js';
+import {
+  bucketContents,
+  freshBucket,
+  minioClient,
+  randomData,
+  readAll,
+  s3Config,
+  sha256,
+} from '../assets/helpers.js';
 import { createDatabase, testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
 import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
@@ -80,15 +88,6 @@ async function eventReasons(name: string): Promise<string[]> {
     `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`,
   );
   return list.items.map((e) => `${e.type}/${e.reason}`);
-}
-
-async function bucketContents(): Promise<string[]> {
-  const names: string[] = [];
-  const minio = minioClient(info);
-  for await (const item of minio.listIncompleteUploads(bucket, '', true))
-    names.push(`incomplete:${item.key}`);
-  for await (const item of minio.listObjectsV2(bucket, '', true)) names.push((item as { name: string }).name);
-  return names;
 }
 
 describe('the Asset reconciler', () => {
@@ -178,7 +177,7 @@ describe('the Asset reconciler', () => {
     );
     expect(failed.status?.reason).toContain(sha256(data));
     expect(await store.stat('iso/bad.iso')).toBeUndefined();
-    expect((await bucketContents()).filter((n) => n.includes('bad.iso'))).toEqual([]);
+    expect((await bucketContents(info, bucket)).filter((n) => n.includes('bad.iso'))).toEqual([]);
     const row = await findAsset(database.query, 'iso', 'bad.iso');
     expect(row?.state).toBe('failed');
     expect(row?.reason).toContain('checksum mismatch');
@@ -275,7 +274,7 @@ describe('the Asset reconciler', () => {
     expect(ready.status?.observedGeneration).toBe(1);
     expect(sha256(await readAll(await store.get('hdd/restart.qcow2')))).toBe(sha256(data));
     // The aborted attempt's multipart upload is gone, only the complete object is there.
-    expect((await bucketContents()).filter((n) => n.includes('restart'))).toEqual([
+    expect((await bucketContents(info, bucket)).filter((n) => n.includes('restart'))).toEqual([
       'assets/hdd/restart.qcow2',
     ]);
   });
