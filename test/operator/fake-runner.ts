@@ -5,7 +5,7 @@
 // Together with FakeKubelet (pod phases) it stands in for the node; everything else is real.
 import type { KubeClient } from '../../operator/kube/client.js';
 
-interface PodLike {
+export interface PodLike {
   metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
   spec: {
     containers: Array<{

@@ -23,7 +23,7 @@ import { createDatabase, testEnv } from '../env/index.js';
 import { ensureNamespace } from '../helpers/namespace.js';
 import { waitGone } from '../helpers/wait-gone.js';
 import { FakeKubelet } from './fake-kubelet.js';
-import { FakeRunner } from './fake-runner.js';
+import { FakeRunner, type PodLike } from './fake-runner.js';
 import { waitForItem, waitForObject } from './wait.js';
 
 const NS = 'operator-jobs-tests';
@@ -40,26 +40,13 @@ interface JobCr {
   metadata: { name: string; uid: string };
   status?: { phase?: string; result?: string; reason?: string; jobId?: number; conditions?: Condition[] };
 }
-interface Pod {
-  metadata: {
-    name: string;
+interface Pod extends PodLike {
+  metadata: PodLike['metadata'] & {
     namespace: string;
     uid: string;
     deletionTimestamp?: string;
-    annotations?: Record<string, string>;
     labels?: Record<string, string>;
     ownerReferences?: Array<{ kind: string; name: string; uid: string }>;
-  };
-  spec: {
-    containers: Array<{
-      name: string;
-      args?: string[];
-      env?: Array<{
-        name: string;
-        value?: string;
-        valueFrom?: { secretKeyRef?: { name: string; key: string } };
-      }>;
-    }>;
   };
 }
 
