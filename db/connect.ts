@@ -6,6 +6,7 @@ import { drizzle as drizzlePg, type NodePgDatabase } from 'drizzle-orm/node-post
 import { drizzle as drizzlePglite, type PgliteDatabase } from 'drizzle-orm/pglite';
 import pg from 'pg';
 import * as schema from '../domain/db/schema.js';
+import { SharedListener } from './pg-listener.js';
 
 export type Schema = typeof schema;
 export type Database = NodePgDatabase<Schema> | PgliteDatabase<Schema>;
@@ -18,9 +19,10 @@ export interface OpenDatabase {
   /** Runs `work` in one transaction (committed when it resolves, rolled back when it throws). */
   transaction<T>(work: (query: QueryFn) => Promise<T>): Promise<T>;
   /**
-   * LISTEN on a channel; resolves once listening, with a function that stops it. A lost
-   * connection is re-established (with backoff) and `onReconnect` called: notifications sent
-   * meanwhile are lost, so the listener should re-read what it cares about.
+   * LISTEN on a channel; resolves once listening, with a function that stops it. All channels
+   * of one database share one connection (db/pg-listener.ts). A lost connection is
+   * re-established (with backoff) and `onReconnect` called: notifications sent meanwhile are
+   * lost, so the listener should re-read what it cares about.
    */
   listen(
     channel: string,
@@ -66,6 +68,7 @@ const pgTypes = {
 
 export function openPostgres(options: PostgresOptions): OpenDatabase {
   const pool = new pg.Pool({ connectionString: options.url, max: options.max ?? 10, types: pgTypes });
+  const listener = new SharedListener(options.url);
   return {
     kind: 'postgres',
     db: drizzlePg(pool, { schema }),
@@ -87,48 +90,12 @@ export function openPostgres(options: PostgresOptions): OpenDatabase {
         client.release();
       }
     },
-    async listen(channel, onPayload, listenOptions = {}) {
-      // A dedicated connection: a pooled one would be handed to other queries.
-      let stopped = false;
-      let client: pg.Client | null = null;
-      let delay = 100;
-      const connect = async (): Promise<void> => {
-        const next = new pg.Client({ connectionString: options.url });
-        next.on('notification', (message) => {
-          if (message.channel === channel) onPayload(message.payload ?? '');
-        });
-        next.on('error', () => undefined);
-        next.on('end', () => {
-          if (stopped || client !== next) return;
-          client = null;
-          const retry = (): void => {
-            if (stopped) return;
-            connect().then(
-              () => {
-                delay = 100;
-                listenOptions.onReconnect?.();
-              },
-              () => {
-                delay = Math.min(delay * 2, 5000);
-                setTimeout(retry, delay).unref();
-              },
-            );
-          };
-          setTimeout(retry, delay).unref();
-        });
-        await next.connect();
-        await next.query(`listen ${pg.escapeIdentifier(channel)}`);
-        if (stopped) {
-          await next.end().catch(() => undefined);
-          return;
-        }
-        client = next;
-      };
-      await connect();
-      return async () => {
-        stopped = true;
-        await client?.end().catch(() => undefined);
-      };
+    listen(channel, onPayload, listenOptions = {}) {
+      // one connection of its own for all channels (a pooled one would be handed to other queries)
+      return listener.subscribe(channel, {
+        onPayload,
+        ...(listenOptions.onReconnect ? { onReconnect: listenOptions.onReconnect } : {}),
+      });
     },
     async tryAdvisoryLock(key) {
       const client = new pg.Client({ connectionString: options.url });
@@ -156,7 +123,10 @@ export function openPostgres(options: PostgresOptions): OpenDatabase {
         },
       };
     },
-    close: () => pool.end(),
+    async close() {
+      await listener.close();
+      await pool.end();
+    },
   };
 }
 
