@@ -2,43 +2,10 @@
 // per-job token that authorises it.
 import { randomBytes } from 'node:crypto';
 import { KubeqaError } from '../domain/errors.js';
+import type { ModuleStatus } from '../domain/runner/status.js';
 import { sha256 } from '../webui/auth/authenticate.js';
 import type { QueryFn } from './connect.js';
 import { changeJobStates } from './jobs.js';
-
-export const MODULE_RESULTS = [
-  'none',
-  'running',
-  'passed',
-  'softfailed',
-  'failed',
-  'skipped',
-  'canceled',
-] as const;
-
-export interface ModuleStep {
-  num: number;
-  kind: 'screen' | 'serial' | 'text' | 'audio';
-  result?: string;
-  title?: string;
-  text?: string;
-  needle?: string;
-  similarity?: number;
-  screenshot?: string;
-  details?: unknown;
-}
-
-export interface ModuleStatus {
-  name: string;
-  category?: string;
-  script?: string;
-  result: string;
-  milestone?: boolean;
-  important?: boolean;
-  fatal?: boolean;
-  always_rollback?: boolean;
-  steps?: ModuleStep[];
-}
 
 /** A new token for the runner of this job; only its hash is kept. Returned once. */
 export async function issueJobToken(q: QueryFn, jobId: number): Promise<string> {

@@ -7,17 +7,10 @@
 //   GET  /jobs/:id/artefacts/:name       (anyone) download a result file
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { setDone } from '../../db/job-actions.js';
-import {
-  checkJobToken,
-  issueJobToken,
-  knownBlob,
-  linkArtefact,
-  MODULE_RESULTS,
-  type ModuleStatus,
-  writeStatus,
-} from '../../db/results.js';
+import { checkJobToken, issueJobToken, knownBlob, linkArtefact, writeStatus } from '../../db/results.js';
 import { KubeqaError } from '../../domain/errors.js';
 import { isJobResult, isJobState } from '../../domain/jobs/states.js';
+import { MODULE_RESULTS, type ModuleStatus } from '../../domain/runner/status.js';
 import type { ApiContext } from '../app.js';
 import { requestParams, single } from '../params.js';
 import { idOf, idParams, need } from './common.js';

@@ -13,15 +13,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { KubeqaError } from '../../domain/errors.js';
 import type { JobResultFile, ModuleResultFile, TestOrderEntry } from '../../domain/runner/results.js';
+import type { ModuleStatus } from '../../domain/runner/status.js';
 import { isTransientStatus, type RetryOptions, withRetry } from '../../runtime/storage/retry.js';
 import type { ProgressEvent } from './recorder.js';
-import {
-  apiModuleResult,
-  isResultFile,
-  moduleFlags,
-  type StatusModule,
-  statusSteps,
-} from './report-status.js';
+import { apiModuleResult, isResultFile, moduleFlags, statusSteps } from './report-status.js';
 
 /** The server no longer takes reports for this job (HTTP 409): stop working on it. */
 export class JobStopped extends Error {
@@ -76,7 +71,7 @@ export class ApiReporter {
   private readonly retry: ReportRetry;
   private readonly log: (line: string) => void;
   private state: ReportedState = 'assigned';
-  private readonly modules = new Map<string, StatusModule>();
+  private readonly modules = new Map<string, ModuleStatus>();
   /** name → hash of what the server already links for this job. */
   private readonly linked = new Map<string, string>();
   /** Serialises every request; progress events only enqueue work. */
@@ -252,7 +247,7 @@ export class ApiReporter {
   }
 
   /** Uploads a finished module's files and puts its steps into the next status. */
-  private async reportModule(name: string, result: StatusModule['result'], category?: string): Promise<void> {
+  private async reportModule(name: string, result: ModuleStatus['result'], category?: string): Promise<void> {
     if (this.modules.size === 0) this.loadTestOrder();
     const module = this.modules.get(name) ?? { name, result };
     if (category) module.category = category;

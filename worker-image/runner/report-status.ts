@@ -2,34 +2,10 @@
 // module results in the API's names, a result file's steps as status steps, which files of the
 // result directory are artefacts.
 import type { ModuleFlags, ModuleResultName, StepDetail } from '../../domain/runner/results.js';
-
-/** A module as POST /jobs/:id/status takes it (db/results.ts ModuleStatus). */
-export interface StatusModule {
-  name: string;
-  category?: string;
-  script?: string;
-  result: 'none' | 'running' | 'passed' | 'softfailed' | 'failed' | 'skipped' | 'canceled';
-  milestone?: boolean;
-  fatal?: boolean;
-  important?: boolean;
-  steps?: StatusStep[];
-}
-
-export interface StatusStep {
-  num: number;
-  kind: 'screen' | 'serial' | 'text';
-  result?: string;
-  title?: string;
-  text?: string;
-  needle?: string;
-  similarity?: number;
-  /** SHA-256 of the uploaded PNG. */
-  screenshot?: string;
-  details?: unknown;
-}
+import type { ModuleStatus, StatusStep } from '../../domain/runner/status.js';
 
 /** os-autoinst's module result → the API's. */
-export function apiModuleResult(result: ModuleResultName): StatusModule['result'] {
+export function apiModuleResult(result: ModuleResultName): ModuleStatus['result'] {
   switch (result) {
     case 'ok':
       return 'passed';
@@ -46,7 +22,7 @@ export function apiModuleResult(result: ModuleResultName): StatusModule['result'
   }
 }
 
-export function moduleFlags(flags: ModuleFlags): Pick<StatusModule, 'milestone' | 'fatal' | 'important'> {
+export function moduleFlags(flags: ModuleFlags): Pick<ModuleStatus, 'milestone' | 'fatal' | 'important'> {
   return {
     ...(flags.milestone ? { milestone: true } : {}),
     ...(flags.fatal ? { fatal: true } : {}),
