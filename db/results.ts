@@ -163,37 +163,62 @@ export async function linkArtefact(
   );
 }
 
-/** openQA's `testresults`: modules in order, each with its steps. */
-export async function jobDetails(q: QueryFn, jobId: number): Promise<Record<string, unknown>[]> {
-  const modules = await q<{
-    id: number;
-    name: string;
-    category: string;
-    script: string;
-    result: string;
-    milestone: boolean;
-    important: boolean;
-    fatal: boolean;
-    always_rollback: boolean;
-  }>(
-    'select id, name, category, script, result, milestone, important, fatal, always_rollback from job_modules where job_id = $1 order by sort_order, id',
-    [jobId],
-  );
-  const steps = await q<{
-    module_id: number;
-    num: number;
-    kind: string;
-    result: string;
-    title: string | null;
-    text: string | null;
-    needle: string | null;
-    similarity: number | null;
-    screenshot_hash: string | null;
-  }>(
-    `select s.module_id, s.num, s.kind, s.result, s.title, s.text, s.needle, s.similarity, s.screenshot_hash
-       from job_module_steps s join job_modules m on m.id = s.module_id where m.job_id = $1 order by s.module_id, s.num`,
-    [jobId],
-  );
+/** A module of a job as stored, with its flags (openQA's names) and its steps in order. */
+export interface StoredModule {
+  name: string;
+  category: string;
+  script: string;
+  result: string;
+  flags: string[];
+  steps: StoredStep[];
+}
+
+export interface StoredStep {
+  num: number;
+  kind: string;
+  result: string;
+  title: string | null;
+  text: string | null;
+  needle: string | null;
+  similarity: number | null;
+  /** SHA-256 of the screenshot's PNG. */
+  screenshot: string | null;
+  /** The step's JSON details as the runner wrote them. */
+  details: unknown;
+}
+
+/** A job's modules in order, each with its steps: what the API's details and the job page show. */
+export async function jobModules(q: QueryFn, jobId: number): Promise<StoredModule[]> {
+  const [modules, steps] = await Promise.all([
+    q<{
+      id: number;
+      name: string;
+      category: string;
+      script: string;
+      result: string;
+      milestone: boolean;
+      important: boolean;
+      fatal: boolean;
+      always_rollback: boolean;
+    }>(
+      `select id, name, category, script, result, milestone, important, fatal, always_rollback
+         from job_modules where job_id = $1 order by sort_order, id`,
+      [jobId],
+    ),
+    q<StoredStep & { module_id: number }>(
+      `select s.module_id, s.num, s.kind, s.result, s.title, s.text, s.needle, s.similarity,
+              s.screenshot_hash as screenshot, s.details
+         from job_module_steps s join job_modules m on m.id = s.module_id where m.job_id = $1
+        order by s.module_id, s.num`,
+      [jobId],
+    ),
+  ]);
+  const stepsOf = new Map<number, StoredStep[]>();
+  for (const { module_id, ...step } of steps) {
+    const list = stepsOf.get(Number(module_id)) ?? [];
+    list.push(step);
+    stepsOf.set(Number(module_id), list);
+  }
   return modules.map((m) => ({
     name: m.name,
     category: m.category,
@@ -204,18 +229,28 @@ export async function jobDetails(q: QueryFn, jobId: number): Promise<Record<stri
       m.important && 'important',
       m.fatal && 'fatal',
       m.always_rollback && 'always_rollback',
-    ].filter(Boolean),
-    details: steps
-      .filter((s) => Number(s.module_id) === Number(m.id))
-      .map((s) => ({
-        num: s.num,
-        type: s.kind,
-        result: s.result,
-        title: s.title,
-        text: s.text,
-        needle: s.needle,
-        similarity: s.similarity,
-        screenshot: s.screenshot_hash,
-      })),
+    ].filter((f): f is string => typeof f === 'string'),
+    steps: stepsOf.get(Number(m.id)) ?? [],
+  }));
+}
+
+/** openQA's `testresults`: modules in order, each with its steps. */
+export async function jobDetails(q: QueryFn, jobId: number): Promise<Record<string, unknown>[]> {
+  return (await jobModules(q, jobId)).map((m) => ({
+    name: m.name,
+    category: m.category,
+    script: m.script,
+    result: m.result,
+    flags: m.flags,
+    details: m.steps.map((s) => ({
+      num: s.num,
+      type: s.kind,
+      result: s.result,
+      title: s.title,
+      text: s.text,
+      needle: s.needle,
+      similarity: s.similarity,
+      screenshot: s.screenshot,
+    })),
   }));
 }

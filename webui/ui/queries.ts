@@ -5,7 +5,8 @@
 //   job page  — one job with modules, steps (with needle details), files, comments, cluster
 import type { QueryFn } from '../../db/connect.js';
 import { jobsJson } from '../../db/jobs.js';
-import type { BuildJob, BuildSummary, GroupOverview, PageModule, PageStep } from './view-types.js';
+import { jobModules } from '../../db/results.js';
+import type { BuildJob, BuildSummary, GroupOverview, PageModule } from './view-types.js';
 
 export type { BuildJob, BuildSummary, GroupOverview, PageModule, PageStep } from './view-types.js';
 
@@ -106,28 +107,8 @@ const DEP_NAMES: Record<string, string> = {
 export async function jobPage(q: QueryFn, id: number): Promise<Record<string, unknown> | undefined> {
   const [job] = await jobsJson(q, [id]);
   if (!job) return undefined;
-  const [modules, steps, files, comments, cluster] = await Promise.all([
-    q<{
-      id: number;
-      name: string;
-      category: string;
-      result: string;
-      milestone: boolean;
-      important: boolean;
-      fatal: boolean;
-      always_rollback: boolean;
-    }>(
-      `select id, name, category, result, milestone, important, fatal, always_rollback
-         from job_modules where job_id = $1 order by sort_order, id`,
-      [id],
-    ),
-    q<PageStep & { module_id: number }>(
-      `select s.module_id, s.num, s.kind, s.result, s.title, s.text, s.needle, s.similarity,
-              s.screenshot_hash as screenshot, s.details
-         from job_module_steps s join job_modules m on m.id = s.module_id where m.job_id = $1
-        order by s.module_id, s.num`,
-      [id],
-    ),
+  const [modules, files, comments, cluster] = await Promise.all([
+    jobModules(q, id),
     q<{ name: string; size: number; content_type: string }>(
       `select a.name, b.size::int as size, b.content_type from job_artefacts a join blobs b on b.hash = a.hash
         where a.job_id = $1 order by a.name`,
@@ -164,13 +145,8 @@ export async function jobPage(q: QueryFn, id: number): Promise<Record<string, un
         name: m.name,
         category: m.category,
         result: m.result,
-        flags: [
-          m.milestone && 'milestone',
-          m.important && 'important',
-          m.fatal && 'fatal',
-          m.always_rollback && 'always_rollback',
-        ].filter((f): f is string => typeof f === 'string'),
-        steps: steps.filter((s) => Number(s.module_id) === Number(m.id)).map(({ module_id: _m, ...s }) => s),
+        flags: m.flags,
+        steps: m.steps,
       }),
     ),
     files,
