@@ -15,6 +15,37 @@ export async function issueJobToken(q: QueryFn, jobId: number): Promise<string> 
   return token;
 }
 
+/** A new job token, not stored yet (`storeJobTokens` makes it valid). */
+export function newJobToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * Makes tokens made by `newJobToken` the valid ones of their jobs (only their hashes are kept),
+ * replacing any earlier token; one query for all.
+ */
+export async function storeJobTokens(q: QueryFn, tokens: ReadonlyMap<number, string>): Promise<void> {
+  if (tokens.size === 0) return;
+  const ids = [...tokens.keys()];
+  const rows = await q(
+    `update jobs set token_hash = t.hash from unnest($1::bigint[], $2::text[]) as t(id, hash)
+      where jobs.id = t.id returning jobs.id`,
+    [ids, ids.map((id) => sha256(tokens.get(id) as string))],
+  );
+  if (rows.length !== ids.length)
+    throw new KubeqaError('KQ_ERR_NOT_FOUND', `some of jobs ${ids.join(', ')} do not exist`);
+}
+
+/** Revokes the tokens of jobs that have ended (done or cancelled); others keep theirs. */
+export async function revokeJobTokens(q: QueryFn, jobIds: readonly number[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await q(
+    `update jobs set token_hash = null
+      where id = any($1::bigint[]) and state in ('done', 'cancelled') and token_hash is not null`,
+    [jobIds],
+  );
+}
+
 export async function checkJobToken(
   q: QueryFn,
   jobId: number,

@@ -72,7 +72,10 @@ export async function runOperator(
   const { log } = options;
   const client = await KubeClient.fromKubeconfig(options.kubeconfig);
   const metrics = new OperatorMetrics();
-  const events = new EventRecorder(client, 'kubeqa-operator', log);
+  const events = new EventRecorder(client, 'kubeqa-operator', {
+    log,
+    onDropped: (reason) => metrics.eventsDropped.inc({ reason }),
+  });
   await migrateExclusively(config.databaseUrl);
   const database = openPostgres({ url: config.databaseUrl, max: 8 });
   let databaseOk = false;
@@ -270,6 +273,7 @@ export async function runOperator(
     scheduler = undefined;
     await unsubscribe?.();
     await executor.stop();
+    await events.flush();
     await assetController?.stop();
     await Promise.all([workerController.stop(), jobController.stop()]);
     await Promise.all([workers.stop(), pods.stop(), jobs.stop()]);

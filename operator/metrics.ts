@@ -93,6 +93,12 @@ export class OperatorMetrics {
     buckets: [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400],
     registers: [this.registry],
   });
+  readonly eventsDropped = new Counter({
+    name: 'kubeqa_events_dropped_total',
+    help: 'Kubernetes Events not recorded because the event queue was full, per reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
   /** Work-queue metrics for one controller's queue. */
   queue(controller: string): QueueMetrics {

@@ -24,6 +24,7 @@ import { packageRoot } from '../../runtime/package-root.js';
 import { createDatabase, testEnv } from '../../test/env/index.js';
 import { freePort } from '../../test/env/ports.js';
 import { type ManagedProcess, spawnService, waitUntilReady } from '../../test/env/processes.js';
+import { apiserverRequests, type RequestCounts, requestDelta, totalOf } from './apiserver-requests.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -150,6 +151,28 @@ function jobBody(name: string, workerClass: string) {
   };
 }
 
+/**
+ * The apiserver's request counts once the operator is done with the phase: sampled every 500 ms
+ * until the writes stopped changing for 2 s (at most 30 s).
+ */
+async function settledRequests(access: Parameters<typeof apiserverRequests>[0]): Promise<RequestCounts> {
+  const writes = (counts: RequestCounts) =>
+    [...counts]
+      .filter(([key]) => !key.startsWith('GET ') && !key.startsWith('LIST '))
+      .reduce((s, [, n]) => s + n, 0);
+  let last = await apiserverRequests(access);
+  let stableSince = performance.now();
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = await apiserverRequests(access);
+    if (writes(now) !== writes(last)) stableSince = performance.now();
+    last = now;
+    if (performance.now() - stableSince >= 2_000) break;
+  }
+  return last;
+}
+
 const load = () =>
   loadavg()
     .map((n) => n.toFixed(2))
@@ -215,6 +238,7 @@ async function main() {
     const allQueued = new Promise<void>((resolve) => {
       queuedAll = resolve;
     });
+    if (JOBS === 0) queuedAll();
     const queued = await watchCollection<{
       metadata: { name: string };
       status?: { jobId?: number; conditions?: Array<{ type: string }> };
@@ -272,11 +296,13 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const podBodies = Array.from({ length: PODS }, (_, i) => jobBody(`pod-${i}`, 'bench_pods'));
+    const requestsBefore = await apiserverRequests(kube);
     const podsStartedAt = performance.now();
     const podSent = await createAll(client, jobsPath, podBodies, 1, POD_RATE > 0 ? 1000 / POD_RATE : 0);
     const podsCreatedIn = performance.now() - podsStartedAt;
     await allPods;
     loads.push(`after pods ${load()}`);
+    const podRequests = requestDelta(requestsBefore, await settledRequests(kube));
     const list = await client.get<{
       items: Array<{ metadata: { name: string }; status?: { jobId?: number } }>;
     }>(jobsPath);
@@ -330,6 +356,16 @@ async function main() {
     ];
     const width = Math.max(...rows.map((r) => (r[0] as string).length));
     for (const [label, value] of rows) console.log(`${(label as string).padEnd(width)}  ${value}`);
+    console.log(
+      `\napiserver requests of the pods phase (operator and bench; watches left out), per pod (${PODS}):`,
+    );
+    for (const [key, n] of [...podRequests].sort((a, b) => b[1] - a[1]))
+      console.log(`  ${key.padEnd(40)} ${String(n).padStart(6)}  ${(n / PODS).toFixed(2)}`);
+    const bench = PODS; // the bench's own POST jobs
+    console.log(
+      `  ${'total'.padEnd(40)} ${String(totalOf(podRequests)).padStart(6)}  ${(totalOf(podRequests) / PODS).toFixed(2)}` +
+        `  (of which the bench's own Job creates: ${bench}; the operator's: ${((totalOf(podRequests) - bench) / PODS).toFixed(2)} per pod)`,
+    );
   } finally {
     clearInterval(sampler);
     await operator.stop(30_000);

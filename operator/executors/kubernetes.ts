@@ -2,17 +2,20 @@
 // assignments into test pods (operator/executors/kubernetes-plan.ts decides which; this file does
 // the I/O). Every trigger (an assignment, a stopped job, a pod event, a job event, the start)
 // runs one resync that compares the database's active jobs with the pods; resyncs never overlap.
-// Tokens are issued per job into a Secret the pod owns; they are never logged nor put in the
-// pod spec as values.
+// Tokens are issued per job into one Secret per pod; they are never logged nor put in the pod
+// spec as values. The create path costs two apiserver writes per pod (the Secret, owned by the
+// Job CR from its creation, then the pod); no read, no patch, and the pod's Event is queued
+// (operator/kube/events.ts). See docs/operator.md, "The create path".
 import type { OpenDatabase } from '../../db/connect.js';
 import { changeJobStates } from '../../db/jobs.js';
-import { issueJobToken } from '../../db/results.js';
+import { newJobToken, revokeJobTokens, storeJobTokens } from '../../db/results.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { Informer, KubeObject } from '../controller/informer.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import type { EventRecorder } from '../kube/events.js';
 import {
   buildSlotPod,
+  LABEL_COMPONENT,
   type PodOperatorConfig,
   type PodPool,
   tokenSecretName,
@@ -53,21 +56,13 @@ export interface KubernetesExecutorOptions {
 
 const FINAL = new Set(['done', 'cancelled']);
 
-/** Pods (groups of pods) created at once in one resync: a burst of assignments is not made one by one. */
+/**
+ * Groups of pods being created at once. Creations run beside the resyncs (a resync does not wait
+ * for the pods it started), so the pods of a burst of assignments go out as they are assigned.
+ */
 const CREATE_CONCURRENCY = 16;
 
-/** Runs `work` on every item, at most `limit` at a time. */
-async function eachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-}
+type CreateOutcome = 'created' | 'failed';
 
 export class KubernetesExecutor {
   private running = false;
@@ -80,6 +75,13 @@ export class KubernetesExecutor {
   private heartbeat: NodeJS.Timeout | undefined;
   /** Pods created but not yet seen by the informer (name → job ids). */
   private created = new Map<string, { jobIds: number[]; at: number }>();
+  /** Pods being created now (key → job ids): resyncs neither create nor delete them meanwhile. */
+  private readonly creating = new Map<string, number[]>();
+  /** Groups waiting for a creation slot, and the creations running. */
+  private readonly createQueue: PodToCreate[][] = [];
+  private createsRunning = 0;
+  private readonly createsDone = new Set<Promise<CreateOutcome>>();
+  private sweep: Promise<void> | undefined;
   private slotSync: Promise<void> = Promise.resolve();
   /** Jobs of the pods, for deciding whether a job event concerns us. */
   private readonly knownJobs = new Set<number>();
@@ -97,13 +99,18 @@ export class KubernetesExecutor {
     this.heartbeat = setInterval(() => void this.syncSlots(), this.options.heartbeatMs ?? 30_000);
     this.heartbeat.unref();
     this.resync();
+    this.sweepSecrets();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const group of this.createQueue.splice(0))
+      for (const pod of group) this.creating.delete(`${pod.slotId.split('/')[0]}/${pod.name}`);
     await this.idle();
+    while (this.createsDone.size > 0) await Promise.allSettled([...this.createsDone]);
+    await this.sweep;
     await this.slotSync;
   }
 
@@ -210,6 +217,8 @@ export class KubernetesExecutor {
       const jobIds = podJobIds(pod);
       if (jobIds.length === 0) continue;
       seen.add(pod.metadata.name);
+      // a pod being created (or taken back after a refused group) is the creation's business
+      if (this.creating.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) continue;
       out.push({
         name: `${pod.metadata.namespace}/${pod.metadata.name}`,
         jobIds,
@@ -217,8 +226,11 @@ export class KubernetesExecutor {
         deleting: Boolean(pod.metadata.deletionTimestamp),
       });
     }
+    for (const [key, jobIds] of this.creating)
+      out.push({ name: key, jobIds, outcome: { kind: 'pending', reason: 'creating' }, deleting: true });
     const now = Date.now();
     for (const [key, entry] of this.created) {
+      if (this.creating.has(key)) continue;
       const name = key.split('/')[1] as string;
       if (seen.has(name) || now - entry.at > 60_000) this.created.delete(key);
       else
@@ -272,11 +284,44 @@ export class KubernetesExecutor {
       now: Date.now(),
     });
     if (plan.died.length > 0) await this.endJobs(plan.died);
-    for (const name of plan.remove) await this.deletePod(name);
-    // Groups are independent (each all or none, its own failure path): made concurrently.
-    await eachLimited(plan.create, CREATE_CONCURRENCY, (group) => this.createGroup(group));
+    const jobsOf = new Map(pods.map((pod) => [pod.name, pod.jobIds]));
+    for (const name of plan.remove) await this.deletePod(name, jobsOf.get(name) ?? []);
+    // Groups are independent (each all or none, its own failure path): made concurrently, and
+    // without holding this resync.
+    for (const group of plan.create) this.enqueueCreate(group);
     if (plan.retryAt !== null) this.armRetry(plan.retryAt);
     if (plan.died.length > 0 || plan.create.length > 0 || plan.remove.length > 0) void this.syncSlots();
+    if (plan.died.length > 0) this.sweepSecrets();
+  }
+
+  private enqueueCreate(group: PodToCreate[]): void {
+    for (const pod of group) {
+      const [namespace] = pod.slotId.split('/') as [string];
+      this.creating.set(`${namespace}/${pod.name}`, pod.jobIds);
+    }
+    this.createQueue.push(group);
+    this.startCreates();
+  }
+
+  private startCreates(): void {
+    while (this.createsRunning < CREATE_CONCURRENCY && this.createQueue.length > 0) {
+      const group = this.createQueue.shift() as PodToCreate[];
+      this.createsRunning++;
+      const done: Promise<CreateOutcome> = this.createGroup(group).finally(() => {
+        this.createsRunning--;
+        this.createsDone.delete(done);
+        for (const pod of group) {
+          const [namespace] = pod.slotId.split('/') as [string];
+          this.creating.delete(`${namespace}/${pod.name}`);
+        }
+        this.startCreates();
+      });
+      this.createsDone.add(done);
+      // a refused group was handed back: the next resync arms its retry
+      void done.then((outcome) => {
+        if (outcome === 'failed') this.resync();
+      });
+    }
   }
 
   /** Ends jobs whose runner died (only those still active), through changeJobStates. */
@@ -296,8 +341,10 @@ export class KubernetesExecutor {
     });
   }
 
-  private async deletePod(key: string): Promise<void> {
+  /** Deletes a pod and its token Secret; the tokens of its jobs that have ended are revoked. */
+  private async deletePod(key: string, jobIds: readonly number[]): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];
+    await revokeJobTokens(this.options.database.query, jobIds);
     const grace = this.options.graceSeconds ?? 30;
     for (const path of [
       `/api/v1/namespaces/${namespace}/pods/${name}`,
@@ -318,7 +365,8 @@ export class KubernetesExecutor {
   }
 
   /** Creates the pods of one group, all or none; on failure the jobs go back to the scheduler. */
-  private async createGroup(group: PodToCreate[]): Promise<void> {
+  private async createGroup(group: PodToCreate[]): Promise<CreateOutcome> {
+    if (this.stopped) return 'failed';
     const made: string[] = [];
     try {
       for (const pod of group) {
@@ -330,6 +378,7 @@ export class KubernetesExecutor {
           this.retryAt.delete(id);
           this.failures.delete(id);
         }
+      return 'created';
     } catch (error) {
       const message = (error as Error).message;
       this.options.log?.warn(
@@ -339,16 +388,19 @@ export class KubernetesExecutor {
       for (const pod of group) {
         const [namespace] = pod.slotId.split('/') as [string];
         if (made.includes(pod.slotId))
-          await this.deletePod(`${namespace}/${pod.name}`).catch(() => undefined);
+          await this.deletePod(`${namespace}/${pod.name}`, pod.jobIds).catch(() => undefined);
       }
       const jobIds = group.flatMap((p) => p.jobIds);
-      await this.handBack(jobIds, `pod creation failed: ${message}`.slice(0, 1000));
+      await this.handBack(jobIds, `pod creation failed: ${message}`.slice(0, 1000)).catch((err: Error) =>
+        this.options.log?.warn({ err: err.message }, 'cannot hand jobs back; the next resync retries'),
+      );
       const base = this.options.retryBaseMs ?? 2_000;
       for (const id of jobIds) {
         const n = (this.failures.get(id) ?? 0) + 1;
         this.failures.set(id, n);
         this.retryAt.set(id, Date.now() + Math.min(base * 2 ** (n - 1), 60_000));
       }
+      return 'failed';
     }
   }
 
@@ -368,6 +420,36 @@ export class KubernetesExecutor {
     });
   }
 
+  /** An existing pod of the name: taken over when it runs these jobs, refused otherwise. */
+  private adopt(key: string, existing: KubeObject, target: PodToCreate): void {
+    if (podJobIds(existing).join(',') !== target.jobIds.join(','))
+      throw new Error(`pod ${key} exists and runs other jobs (${podJobIds(existing).join(',') || 'none'})`);
+    this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
+    this.options.log?.info({ pod: key, jobs: target.jobIds }, 'test pod adopted');
+  }
+
+  private async readPod(path: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.options.client.get<KubeObject>(path);
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * One pod and its token Secret, in two apiserver writes when nothing is in the way:
+   * 1. The pod informer's cache is asked first (no read of the apiserver): a pod of that name
+   *    that it knows is adopted or refused.
+   * 2. The Secret is created with fresh tokens, owned by the Job CR (when the job has one in the
+   *    pod's namespace). A Secret of that name already existing means an earlier attempt, or a
+   *    pod the cache does not show yet (made before a restart or by the previous leader): only
+   *    then is the pod read, and adopted when it runs the same jobs. Its tokens are never
+   *    replaced, because the new tokens are stored only after the Secret was written.
+   * 3. The tokens' hashes are stored (they become valid), then the pod is created; a 409 on the
+   *    pod is an existing pod, adopted or refused as above.
+   * 4. Only a Secret without a Job CR owner gets the pod as its owner afterwards (a patch).
+   */
   private async createPod(target: PodToCreate): Promise<void> {
     const { client, database, podConfig } = this.options;
     const slot = parseSlotId(target.slotId);
@@ -376,13 +458,9 @@ export class KubernetesExecutor {
     if (!pool) throw new Error(`Worker ${slot.namespace}/${slot.pool} no longer exists`);
     const key = `${slot.namespace}/${target.name}`;
     const podsPath = `/api/v1/namespaces/${slot.namespace}/pods`;
-    // Adopt the pod when it already exists (made before a restart or by the previous leader).
-    // The look-up and the reads of the jobs go out together.
-    const [existing, jobRows, owners] = await Promise.all([
-      client.get<KubeObject>(`${podsPath}/${target.name}`).catch((error: unknown) => {
-        if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
-        throw error;
-      }),
+    const cached = this.options.pods.get(key);
+    if (cached) return this.adopt(key, cached, target);
+    const [jobRows, owners] = await Promise.all([
       database.query<{ id: number; settings: Record<string, string | string[]> }>(
         'select id, settings from jobs where id = any($1::bigint[])',
         [target.jobIds],
@@ -392,12 +470,6 @@ export class KubernetesExecutor {
         [target.jobIds],
       ),
     ]);
-    if (existing) {
-      if (podJobIds(existing).join(',') !== target.jobIds.join(','))
-        throw new Error(`pod ${key} exists and runs other jobs (${podJobIds(existing).join(',') || 'none'})`);
-      this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
-      return;
-    }
     const settingsOf = new Map(jobRows.map((r) => [Number(r.id), r.settings]));
     const ownerOf = new Map(owners.map((r) => [Number(r.job_id), r]));
     const jobs = target.jobIds.map((id) => {
@@ -413,45 +485,119 @@ export class KubernetesExecutor {
           : {}),
       };
     });
-    const tokens = new Map<number, string>(
-      await Promise.all(
-        target.jobIds.map(async (id) => [id, await issueJobToken(database.query, id)] as const),
-      ),
-    );
+    const tokens = new Map<number, string>(target.jobIds.map((id) => [id, newJobToken()] as const));
     const poolObject: PodPool = {
       name: slot.pool,
       spec: (pool as unknown as { spec: WorkerPoolSpec }).spec,
     };
     const { pod, secret } = buildSlotPod(jobs, poolObject, podConfig, tokens, target.slotId);
+    const ownedByJob = Boolean((secret.metadata as { ownerReferences?: unknown[] }).ownerReferences?.length);
     const secretsPath = `/api/v1/namespaces/${slot.namespace}/secrets`;
     const secretName = tokenSecretName(target.jobIds[0] as number);
     try {
       await client.create(secretsPath, secret);
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
+      const existing = await this.readPod(`${podsPath}/${target.name}`);
+      if (existing) return this.adopt(key, existing, target);
       // left from an attempt that failed before its pod existed: the tokens are new now
-      await client.delete(`${secretsPath}/${secretName}`);
+      await client.delete(`${secretsPath}/${secretName}`).catch((e: unknown) => {
+        if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
+      });
       await client.create(secretsPath, secret);
     }
-    const created = await client.create<KubeObject>(podsPath, pod);
+    await storeJobTokens(database.query, tokens);
+    let created: KubeObject;
+    try {
+      created = await client.create<KubeObject>(podsPath, pod);
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
+      const existing = await this.readPod(`${podsPath}/${target.name}`);
+      if (!existing) throw error;
+      return this.adopt(key, existing, target);
+    }
     this.created.set(key, { jobIds: target.jobIds, at: Date.now() });
     this.options.log?.info({ pod: key, jobs: target.jobIds, slot: target.slotId }, 'test pod created');
-    // The Secret goes with its pod; the Event goes out meanwhile.
-    await Promise.all([
-      client.patch(`${secretsPath}/${secretName}`, {
+    // Jobs without a Job CR in the pod's namespace: the Secret goes with its pod instead.
+    if (!ownedByJob)
+      await client.patch(`${secretsPath}/${secretName}`, {
         metadata: {
           ownerReferences: [
             { apiVersion: 'v1', kind: 'Pod', name: target.name, uid: created.metadata.uid, controller: true },
           ],
         },
-      }),
-      this.options.events?.record(
-        { apiVersion: 'v1', kind: 'Pod', metadata: created.metadata },
-        'Normal',
-        'Created',
-        `test pod for job${target.jobIds.length > 1 ? 's' : ''} ${target.jobIds.join(', ')} on slot ${target.slotId}`,
-      ),
-    ]);
+      });
+    // queued: never waits on the apiserver
+    void this.options.events?.record(
+      { apiVersion: 'v1', kind: 'Pod', metadata: created.metadata },
+      'Normal',
+      'Created',
+      `test pod for job${target.jobIds.length > 1 ? 's' : ''} ${target.jobIds.join(', ')} on slot ${target.slotId}`,
+    );
+  }
+
+  /**
+   * Deletes token Secrets left without a pod whose jobs have all ended (their pod went while no
+   * operator ran, or was deleted by someone else), and revokes those jobs' tokens. Runs at start
+   * and after jobs were found dead; never two at once.
+   */
+  sweepSecrets(): void {
+    if (this.sweep || this.stopped) return;
+    this.sweep = this.sweepOnce()
+      .catch((error: Error) => this.options.log?.warn({ err: error.message }, 'token Secret sweep failed'))
+      .finally(() => {
+        this.sweep = undefined;
+      });
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const { client, database } = this.options;
+    const selector = encodeURIComponent(`${LABEL_COMPONENT}=test-runner`);
+    const base = this.options.namespace
+      ? `/api/v1/namespaces/${this.options.namespace}/secrets`
+      : '/api/v1/secrets';
+    const list = await client.get<{
+      items: Array<{
+        metadata: {
+          name: string;
+          namespace: string;
+          annotations?: Record<string, string>;
+          labels?: Record<string, string>;
+        };
+      }>;
+    }>(`${base}?labelSelector=${selector}`);
+    const candidates = list.items.filter((secret) => {
+      const { name, namespace } = secret.metadata;
+      if (!name.endsWith('-token') || !this.inScope(namespace)) return false;
+      const podKey = `${namespace}/${name.slice(0, -'-token'.length)}`;
+      return !this.options.pods.get(podKey) && !this.creating.has(podKey) && !this.created.has(podKey);
+    });
+    if (candidates.length === 0) return;
+    const jobsOf = new Map(candidates.map((s) => [s, podJobIds(s)]));
+    const ids = [...new Set([...jobsOf.values()].flat())];
+    const active = new Set(
+      (
+        await database.query<{ id: number }>(
+          `select id from jobs where id = any($1::bigint[]) and state not in ('done', 'cancelled')`,
+          [ids],
+        )
+      ).map((r) => Number(r.id)),
+    );
+    for (const [secret, jobIds] of jobsOf) {
+      if (jobIds.length === 0 || jobIds.some((id) => active.has(id))) continue;
+      await revokeJobTokens(database.query, jobIds);
+      try {
+        await client.delete(
+          `/api/v1/namespaces/${secret.metadata.namespace}/secrets/${secret.metadata.name}`,
+        );
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
+      }
+      this.options.log?.info(
+        { secret: `${secret.metadata.namespace}/${secret.metadata.name}`, jobs: jobIds },
+        'token Secret of ended jobs deleted',
+      );
+    }
   }
 }
 

@@ -325,5 +325,9 @@ export function buildSlotPod(
     data[`token-${id}`] = token;
   }
   (secret as { stringData: Record<string, string> }).stringData = data;
+  // the jobs whose tokens it holds: a Secret left without its pod is deleted once they all ended
+  (secret.metadata as { annotations?: Record<string, string> }).annotations = {
+    'kubeqa.io/job-ids': ids.join(','),
+  };
   return { pod, secret };
 }

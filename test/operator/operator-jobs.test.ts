@@ -161,7 +161,8 @@ describe('a Job CR on a cluster', () => {
     ]);
     expect(pod.metadata.annotations?.['kubeqa.io/slot']).toMatch(new RegExp(`^${NS}/qemu/[01]$`));
     expect(JSON.stringify(pod.spec)).not.toMatch(/"KUBEQA_JOB_TOKEN","value"/);
-    // The token Secret belongs to the pod (it goes with it).
+    // The token Secret belongs to the Job CR from its creation (garbage-collected with it; the
+    // operator deletes it when the pod goes: test/operator/token-secrets.test.ts).
     await waitForObject<{
       metadata: { name: string; ownerReferences?: Array<{ kind: string; uid: string }> };
     }>(
@@ -169,7 +170,8 @@ describe('a Job CR on a cluster', () => {
       `/api/v1/namespaces/${NS}/secrets`,
       `kubeqa-job-${jobId}-token`,
       (secret) =>
-        secret.metadata.ownerReferences?.some((o) => o.kind === 'Pod' && o.uid === pod.metadata.uid) ?? false,
+        secret.metadata.ownerReferences?.some((o) => o.kind === 'Job' && o.uid === queued.metadata.uid) ??
+        false,
     );
     const assigned = await waitJob('boot', (cr) => condition(cr, 'Scheduled')?.status === 'True');
     expect(condition(assigned, 'Scheduled')?.reason).toBe('Assigned');
