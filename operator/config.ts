@@ -19,6 +19,8 @@ export interface OperatorConfig {
     mirrorNamespace: string;
     /** How long a new Job CR waits before ingest so its dependency group arrives whole. */
     settleMs: number;
+    /** How long the first status of a just-ingested Job waits, so an assignment meanwhile makes it one write. */
+    statusCoalesceMs: number;
     /** Grace period of a test pod deleted because its job was cancelled or ended. */
     podGraceSeconds: number;
   };
@@ -50,6 +52,8 @@ export const OPERATOR_ENV = {
     'namespace of the Job CRs of API jobs (default: the watched namespace, else POD_NAMESPACE)',
   KUBEQA_INGEST_SETTLE_MS:
     'wait before ingesting a new Job CR so its dependency group arrives whole (default 100)',
+  KUBEQA_STATUS_COALESCE_MS:
+    "wait before a just-ingested Job's first status write, so an assignment meanwhile makes it one write (default 250; 0: write at once)",
   KUBEQA_POD_GRACE_SECONDS: 'grace period of a test pod stopped by a cancel (default 30)',
 } as const;
 
@@ -145,6 +149,7 @@ export function operatorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ope
         ? env.KUBEQA_JOBS_NAMESPACE || watchNamespace || podNamespace
         : '',
       settleMs: integer(env, 'KUBEQA_INGEST_SETTLE_MS', 100, 0, 60_000),
+      statusCoalesceMs: integer(env, 'KUBEQA_STATUS_COALESCE_MS', 250, 0, 10_000),
       podGraceSeconds: integer(env, 'KUBEQA_POD_GRACE_SECONDS', 30, 0, 3600),
     },
   };

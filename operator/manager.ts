@@ -124,6 +124,7 @@ export async function runOperator(
     hasPod: (jobId) => pods.list().some((pod) => podJobIds(pod).includes(jobId)),
     webUrl: config.jobs.webUrl,
     settleMs: config.jobs.settleMs,
+    statusCoalesceMs: config.jobs.statusCoalesceMs,
     wake: (key) => jobController.enqueue(key),
     events,
     log,

@@ -13,6 +13,9 @@
 // Latencies are observed on watches by this process (one watch per collection).
 // Run: npx tsx bench/operator/run.ts [--jobs 15000] [--pods 200] [--concurrency 16] [--pod-rate 0]
 //        [--runtime compiled|tsx] [--no-build] [--cpu-prof DIR] [--log-level debug] [--log FILE]
+//        [--status-coalesce-ms N]
+// --jobs 0 skips the ingest phase. After the pods phase the bench prints the kube-apiserver's
+// requests of that phase per pod, from the apiserver's own /metrics (a figure load does not move).
 // --log FILE keeps the operator's log (otherwise it goes with the harness's run directory).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -214,6 +217,9 @@ async function main() {
       KUBEQA_HEALTH_PORT: String(healthPort),
       KUBEQA_LOG_LEVEL: stringArg('log-level') ?? 'warn',
       POD_NAMESPACE: ns,
+      ...(stringArg('status-coalesce-ms') !== undefined
+        ? { KUBEQA_STATUS_COALESCE_MS: stringArg('status-coalesce-ms') }
+        : {}),
     },
   });
   let peakRss = 0;

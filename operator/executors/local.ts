@@ -18,17 +18,11 @@ import { isKubeqaError } from '../../domain/errors.js';
 import { type GroupChild, spawnInGroup } from '../../runtime/process-group.js';
 import { kubeqaCommand } from '../../runtime/self-command.js';
 import type { StoppedJob } from '../scheduler/loop.js';
-import type { Assignment, Slot } from '../scheduler/types.js';
+import type { Assignment } from '../scheduler/types.js';
 import { DEFAULT_LOCAL_CLASSES, localSlots, runnerDiedReason } from './local-slots.js';
+import type { SlotRegistry } from './slot-registry.js';
 
-/** Where the executor's slots are registered (the scheduler's store). */
-export interface SlotRegistry {
-  register(slots: readonly Slot[]): Promise<void>;
-  heartbeat(slotIds: readonly string[]): Promise<void>;
-  remove(slotIds: readonly string[]): Promise<void>;
-  /** Jobs a slot still holds (from an earlier run of this process), if the store can tell. */
-  jobsOfSlot?(slotId: string): Promise<readonly number[]>;
-}
+export type { SlotRegistry };
 
 export interface ExecutorLog {
   info(details: object, message: string): void;
