@@ -13,6 +13,7 @@ const LEFT_TO_DEFAULT: Record<string, string> = {
   KUBEQA_MIRROR_API_JOBS: 'mirroring API jobs as Job CRs is on by default',
   KUBEQA_JOBS_NAMESPACE: 'mirrors go to the watched jobs namespace',
   KUBEQA_INGEST_SETTLE_MS: 'a tuning knob; the default fits',
+  KUBEQA_STATUS_COALESCE_MS: 'a tuning knob; the default fits',
   KUBEQA_POD_GRACE_SECONDS: 'a tuning knob; the default fits',
 };
 /** Variables every kubeqa process reads (docs/configuration.md), not only the operator. */
