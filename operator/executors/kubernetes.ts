@@ -318,9 +318,15 @@ export class KubernetesExecutor {
       });
       this.createsDone.add(done);
       // a refused group was handed back: the next resync arms its retry
-      void done.then((outcome) => {
-        if (outcome === 'failed') this.resync();
-      });
+      void done.then(
+        (outcome) => {
+          if (outcome === 'failed') this.resync();
+        },
+        (error: Error) => {
+          this.options.log?.error({ err: error.message }, 'pod creation failed unexpectedly; resyncing');
+          this.resync();
+        },
+      );
     }
   }
 
