@@ -14,6 +14,8 @@ export interface LiveScreen {
   readonly generation: number;
   frame(): Frame;
   waitForUpdate(timeoutMs: number): Promise<boolean>;
+  /** Ask for current frames at least this often while the live view runs (the VNC client's). */
+  demand?(intervalMs: number): { release(): void };
 }
 
 export interface LivePushOptions {
@@ -97,6 +99,16 @@ export class LivePush {
 
   private async frameLoop(screen: LiveScreen): Promise<void> {
     const interval = 1000 / (this.options.fps ?? 2);
+    // the runner asks for frames only while someone needs them: the live view does
+    const demand = screen.demand?.(interval);
+    try {
+      await this.sendFrames(screen, interval);
+    } finally {
+      demand?.release();
+    }
+  }
+
+  private async sendFrames(screen: LiveScreen, interval: number): Promise<void> {
     let sent = -1;
     while (!this.stopped) {
       const started = Date.now();
