@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Machine, startMachine } from '../../worker-image/qemu/machine.js';
+import { checkInterval } from '../../worker-image/runner/testapi.js';
 import { requestInterval } from '../../worker-image/vnc/client.js';
 import { testEnv } from '../env/index.js';
 import { BUSYBOX_PROMPT } from '../guests/busybox.js';
@@ -93,5 +94,12 @@ describe('VNC update requests on demand', () => {
     expect(requestInterval(0, [500, 100, 250])).toBe(100);
     expect(requestInterval(200, [100])).toBe(200);
     expect(() => machine!.vnc.demand(-1)).toThrow(/interval ≥ 0 ms/);
+  });
+
+  it('has screen checks ask every 100 ms for the first 3 s of a wait, then every 250 ms', () => {
+    expect(checkInterval(0)).toBe(100);
+    expect(checkInterval(2999)).toBe(100);
+    expect(checkInterval(3000)).toBe(250);
+    expect(checkInterval(300_000)).toBe(250);
   });
 });
