@@ -71,6 +71,9 @@ export const CHECK_FAST_MS = 100;
 export const CHECK_SLOW_MS = 250;
 export const CHECK_FAST_PHASE_MS = 3000;
 
+/** How often a screen check searches the whole screen instead of around each area (openQA's 5 s). */
+export const FULL_SEARCH_EVERY_MS = 5000;
+
 export function checkInterval(waitedMs: number): number {
   return waitedMs < CHECK_FAST_PHASE_MS ? CHECK_FAST_MS : CHECK_SLOW_MS;
 }
@@ -249,20 +252,27 @@ export class RunnerApi implements TestApi {
     const vnc = this.ctx.machine.vnc;
     const started = Date.now();
     const deadline = started + this.ms(timeoutSeconds);
-    let ticks = 0;
     let lastGeneration = -1;
     let lastCheckAt = 0;
+    let lastFullAt = started;
+    let lastFullGeneration = -1;
     let last: { frame: Frame; candidates: Candidate[] } | undefined;
     for (;;) {
       this.checkBackend();
       const now = Date.now();
       const atDeadline = now >= deadline;
-      ticks++;
-      const full = ticks % 5 === 0 || atDeadline;
       const generation = vnc.generation;
+      // the whole screen is searched every FULL_SEARCH_EVERY_MS (openQA: every 5 s) unless it is
+      // the screen the last whole-screen search already saw, and always at the deadline
+      const full =
+        atDeadline || (now - lastFullAt >= FULL_SEARCH_EVERY_MS && generation !== lastFullGeneration);
       if (generation !== lastGeneration || full) {
         lastGeneration = generation;
         lastCheckAt = now;
+        if (full) {
+          lastFullAt = now;
+          lastFullGeneration = generation;
+        }
         const frame = vnc.frame();
         this.checks++;
         let result =
