@@ -32,6 +32,9 @@ export interface LivePushOptions {
   log?: (line: string) => void;
 }
 
+/** One live-view request's limit. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class LivePush {
   private stopped = false;
   private module?: string;
@@ -83,6 +86,8 @@ export class LivePush {
         method,
         headers: { 'content-type': type, 'x-kubeqa-job-token': token },
         body,
+        // the live view is best effort: a server that does not answer must not hold stop()
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       await res.arrayBuffer();
       if ([401, 403, 404, 409].includes(res.status)) {
