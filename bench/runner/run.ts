@@ -11,20 +11,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { requireCommand } from '../../test/env/system.js';
-import { debianInstallerNetboot } from '../../test/guests/busybox.js';
-
-const root = resolve(import.meta.dirname, '../..');
-// The kernel command line, the same setting for both jobs. The spaces at both ends are on purpose:
-// os-autoinst 4.6 puts any -append value containing whitespace in single quotes and then runs QEMU
-// without a shell, so the kernel receives the quotes literally. Without the spaces the last
-// parameter would be `priority=high'`, which the installer does not recognise: it then shows its
-// main menu instead of the language question and the job cannot pass. With them the quotes
-// are parameters of their own (`'`), which the kernel hands to init and init ignores; for kubeqa
-// (no quoting) the spaces change nothing.
-export const APPEND = ' vga=788 console=ttyS0,115200 console=tty0 priority=high ';
+import { kubeqaJobArgs, osAutoinstVars, root } from './job-args.js';
 
 interface JobRun {
   /** wall time from process start to exit */
@@ -101,32 +91,10 @@ function buildKubeqa(): void {
 }
 
 async function kubeqaJob(): Promise<JobRun> {
-  const { kernel, initrd } = debianInstallerNetboot();
   const dir = mkdtempSync(join(tmpdir(), 'bench-kubeqa-'));
   const run = await timed(
     process.execPath,
-    [
-      join(root, 'bin/kubeqa.js'),
-      'run',
-      '--quiet',
-      '--result-dir',
-      join(dir, 'result'),
-      `CASEDIR=${join(root, 'examples/debian-installer')}`,
-      'SCHEDULE=installer/language,installer/location',
-      `KERNEL=${kernel}`,
-      `INITRD=${initrd}`,
-      `APPEND=${APPEND}`,
-      'QEMUCPUS=2',
-      'QEMURAM=1024',
-      'NUMDISKS=0',
-      'NOVIDEO=1',
-      // the same as the os-autoinst job: TCG without probing /dev/kvm, and the virtio RNG that
-      // os-autoinst gives every VM (QEMU_VIRTIO_RNG defaults to on there)
-      'QEMU_NO_KVM=1',
-      'QEMU_DEVICES=virtio-rng',
-      // KQ_BENCH_SETTINGS="A=1 B=2": extra settings for kubeqa's side (e.g. VNC_UPDATE_INTERVAL=250)
-      ...(process.env.KQ_BENCH_SETTINGS ?? '').split(/\s+/).filter(Boolean),
-    ],
+    [join(root, 'bin/kubeqa.js'), 'run', ...kubeqaJobArgs(join(dir, 'result'))],
     root,
   );
   if (run.code !== 0) throw new Error(`kubeqa run failed (files in ${dir}):\n${run.output}`);
@@ -136,35 +104,17 @@ async function kubeqaJob(): Promise<JobRun> {
     loggedAt(log, /assert_screen\('installer-language'\): matched/, 'the language match'),
     loggedAt(log, /assert_screen\('installer-location'\): matched/, 'the location match'),
   );
+  // what watching the screen cost (VNC requests, updates, bytes; needle checks)
+  const screen = /screen: .*/.exec(log)?.[0];
+  if (screen) process.stdout.write(`  kubeqa ${screen}\n`);
   rmSync(dir, { recursive: true, force: true });
   return result;
 }
 
 async function osAutoinstJob(): Promise<JobRun> {
   const isotovideo = requireCommand('isotovideo', ['os-autoinst']);
-  const { kernel, initrd } = debianInstallerNetboot();
   const pool = mkdtempSync(join(tmpdir(), 'bench-isotovideo-'));
-  writeFileSync(
-    join(pool, 'vars.json'),
-    JSON.stringify({
-      BACKEND: 'qemu',
-      ARCH: 'x86_64',
-      DISTRI: 'debian',
-      CASEDIR: join(root, 'bench/runner/os-autoinst-distri'),
-      NEEDLES_DIR: join(root, 'examples/debian-installer/needles'),
-      PRODUCTDIR: join(root, 'bench/runner/os-autoinst-distri'),
-      KERNEL: kernel,
-      INITRD: initrd,
-      APPEND,
-      QEMUCPUS: 2,
-      QEMURAM: 1024,
-      NUMDISKS: 0,
-      QEMU: 'x86_64', // qemu-system-x86_64: Debian's /usr/bin/kvm wrapper would force -enable-kvm
-      QEMU_NO_KVM: 1,
-      NOVIDEO: 1,
-      VNC: 91,
-    }),
-  );
+  writeFileSync(join(pool, 'vars.json'), JSON.stringify(osAutoinstVars()));
   // -d (debug log) as openQA's worker starts it; the log gives the match times.
   const run = await timed(isotovideo, ['-d'], pool);
   // isotovideo's exit code is its own; the test's verdict is in the module results.

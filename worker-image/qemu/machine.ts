@@ -207,7 +207,12 @@ export async function startMachine(options: MachineOptions): Promise<Machine> {
       options.serialLog ?? join(options.workDir, 'serial0.txt'),
     );
     const serial1 = await SerialConsole.connect(serialSockets[1]);
-    const vnc = await VncClient.connect(vncSocket, { updateIntervalMs: config.vncUpdateIntervalMs });
+    // on demand: frames are requested only while a test step, the video or the live view needs
+    // them (docs/runner.md, "Screen updates")
+    const vnc = await VncClient.connect(vncSocket, {
+      updateIntervalMs: config.vncUpdateIntervalMs,
+      requests: 'on-demand',
+    });
     await qmp.cont();
     const machine: Machine = {
       config,

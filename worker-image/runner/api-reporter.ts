@@ -354,7 +354,13 @@ export class ApiReporter {
     const attempt = async (): Promise<{ status: number; body: unknown }> => {
       attempts++;
       try {
-        const res = await fetch(url, { method, headers, body: payload });
+        // a request that never answers must not hold the job (or its end) forever: it is retried
+        const res = await fetch(url, {
+          method,
+          headers,
+          body: payload,
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
         const text = await res.text();
         let parsed: unknown = text;
         try {
@@ -402,6 +408,9 @@ export class ApiReporter {
     }
   }
 }
+
+/** One API call's limit (uploads included); past it the call fails and is retried. */
+const REQUEST_TIMEOUT_MS = 120_000;
 
 function encodeName(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');

@@ -14,6 +14,8 @@ export interface LiveScreen {
   readonly generation: number;
   frame(): Frame;
   waitForUpdate(timeoutMs: number): Promise<boolean>;
+  /** Ask for current frames at least this often while the live view runs (the VNC client's). */
+  demand?(intervalMs: number): { release(): void };
 }
 
 export interface LivePushOptions {
@@ -29,6 +31,9 @@ export interface LivePushOptions {
   onJobGone?: (reason: string) => void;
   log?: (line: string) => void;
 }
+
+/** One live-view request's limit. */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 export class LivePush {
   private stopped = false;
@@ -81,6 +86,8 @@ export class LivePush {
         method,
         headers: { 'content-type': type, 'x-kubeqa-job-token': token },
         body,
+        // the live view is best effort: a server that does not answer must not hold stop()
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       await res.arrayBuffer();
       if ([401, 403, 404, 409].includes(res.status)) {
@@ -97,6 +104,16 @@ export class LivePush {
 
   private async frameLoop(screen: LiveScreen): Promise<void> {
     const interval = 1000 / (this.options.fps ?? 2);
+    // the runner asks for frames only while someone needs them: the live view does
+    const demand = screen.demand?.(interval);
+    try {
+      await this.sendFrames(screen, interval);
+    } finally {
+      demand?.release();
+    }
+  }
+
+  private async sendFrames(screen: LiveScreen, interval: number): Promise<void> {
     let sent = -1;
     while (!this.stopped) {
       const started = Date.now();

@@ -22,11 +22,12 @@ import {
   timeoutScale,
 } from '../../domain/runner/settings.js';
 import { type Machine, startMachine } from '../qemu/machine.js';
+import type { ScreenDemand } from '../vnc/client.js';
 import { type LoadedModule, loadModule, loadSchedule, resolveSource } from './distribution.js';
 import { type Matcher, type NeedleApi, needleApi } from './needle-port.js';
 import { JobLog, ModuleRecorder, type ProgressEvent, ResultStore, redactSettings } from './recorder.js';
 import { BackendDied, RunnerApi, TestFailure } from './testapi.js';
-import { VideoRecorder } from './video.js';
+import { VIDEO_FPS, VideoRecorder } from './video.js';
 
 export interface RunJobOptions {
   settings: JobSettings;
@@ -54,8 +55,18 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
   let video: VideoRecorder | undefined;
   let matcher: Matcher | undefined;
   let backendDied: string | undefined;
+  let videoDemand: ScreenDemand | undefined;
+  let testapiRef: RunnerApi | undefined;
 
   const finish = async (): Promise<JobResultFile> => {
+    videoDemand?.release();
+    if (machine) {
+      // what watching the screen cost: requests, updates and bytes over VNC, and needle checks
+      const st = machine.vnc.stats;
+      log.line(
+        `screen: ${st.requests} update requests, ${st.updates} updates, ${(st.bytes / 1e6).toFixed(1)} MB; ${testapiRef?.checks ?? 0} needle checks`,
+      );
+    }
     if (video) {
       const ok = await video.stop().catch(() => false);
       log.line(ok ? 'video.webm written' : 'video.webm could not be written');
@@ -141,6 +152,8 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
         m.vnc.frame(),
       );
       video.start();
+      // the video wants a current screen for each of its frames
+      videoDemand = m.vnc.demand(1000 / VIDEO_FPS);
     }
     const ctx = {
       machine,
@@ -156,6 +169,7 @@ export async function runJob(options: RunJobOptions): Promise<JobResultFile> {
       poweredOff: false,
     };
     const testapi = new RunnerApi(ctx);
+    testapiRef = testapi;
 
     let fatalReason: string | undefined;
     for (const [index, module] of modules.entries()) {

@@ -20,7 +20,7 @@ import type {
   WaitSerialOptions,
 } from '../../domain/runner/testapi.js';
 import type { Machine } from '../qemu/machine.js';
-import { BUTTONS } from '../vnc/client.js';
+import { BUTTONS, type ScreenDemand } from '../vnc/client.js';
 import { KEYSYM_SHIFT, keysForChar, keysymsFor } from '../vnc/keys.js';
 import type { Matcher, NeedleApi } from './needle-port.js';
 import type { JobLog, ModuleRecorder, ResultStore } from './recorder.js';
@@ -60,6 +60,23 @@ export interface ApiContext {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * How often a screen check asks for and matches frames: every 100 ms for the first 3 s of the
+ * wait (a screen expected right after a key press is seen quickly), then every 250 ms (openQA's
+ * update-request interval; its checks are every 500 ms), so a long wait such as a boot costs
+ * QEMU and the runner little.
+ */
+export const CHECK_FAST_MS = 100;
+export const CHECK_SLOW_MS = 250;
+export const CHECK_FAST_PHASE_MS = 3000;
+
+/** How often a screen check searches the whole screen instead of around each area (openQA's 5 s). */
+export const FULL_SEARCH_EVERY_MS = 5000;
+
+export function checkInterval(waitedMs: number): number {
+  return waitedMs < CHECK_FAST_PHASE_MS ? CHECK_FAST_MS : CHECK_SLOW_MS;
+}
 
 function seconds<T extends { timeout?: number }>(
   arg: number | T | undefined,
@@ -106,6 +123,8 @@ function candidateDetail(c: Candidate): NeedleCandidateDetail {
 export class RunnerApi implements TestApi {
   private recorder: ModuleRecorder | undefined;
   private shellReady = false;
+  /** Needle checks run so far (logged with the screen statistics at the end of the job). */
+  checks = 0;
 
   constructor(private readonly ctx: ApiContext) {}
 
@@ -133,8 +152,14 @@ export class RunnerApi implements TestApi {
 
   // ---- screenshots ---------------------------------------------------------------------------
 
-  private frame(): Frame {
-    return this.ctx.machine.vnc.frame();
+  /**
+   * The current screen. When no frames were requested lately (nobody needed them), the whole
+   * screen is fetched first, so a step never records or compares a stale one.
+   */
+  private async currentFrame(): Promise<Frame> {
+    const vnc = this.ctx.machine.vnc;
+    if (!vnc.live) await vnc.refresh(this.refreshMs());
+    return vnc.frame();
   }
 
   /** Save this frame (deduplicated) and return the step fields that point at it. */
@@ -156,7 +181,7 @@ export class RunnerApi implements TestApi {
 
   async save_screenshot(): Promise<void> {
     this.checkBackend();
-    this.rec.add({ result: 'unk', ...(await this.saveFrame(this.frame())) });
+    this.rec.add({ result: 'unk', ...(await this.saveFrame(await this.currentFrame())) });
   }
 
   /** The screenshot a failing module ends with (os-autoinst adds one when the last step is not a failure). */
@@ -165,7 +190,7 @@ export class RunnerApi implements TestApi {
     const last = this.rec.details.at(-1);
     if (last?.result === 'fail' && last.screenshot) return;
     try {
-      this.rec.add({ result: 'fail', ...(await this.saveFrame(this.frame())) });
+      this.rec.add({ result: 'fail', ...(await this.saveFrame(await this.currentFrame())) });
     } catch {
       // no screen to show
     }
@@ -195,22 +220,61 @@ export class RunnerApi implements TestApi {
     const tagText = tagList(tags);
     if (candidates.length === 0) this.ctx.log.line(`${what}: no needle has the tag(s) '${tagText}'`);
     const vnc = this.ctx.machine.vnc;
-    const deadline = Date.now() + this.ms(timeoutSeconds);
-    let ticks = 0;
+    const wasLive = vnc.live;
+    const demand = vnc.demand(checkInterval(0));
+    try {
+      // frames were not requested for a while: fetch the whole screen before the first check
+      if (!wasLive) await vnc.refresh(this.refreshMs());
+      return await this.checkLoop(what, tags, timeoutSeconds, { candidates, matcher, demand, options });
+    } finally {
+      demand.release();
+    }
+  }
+
+  /** How long a whole-screen fetch may take (QEMU answers at its next display refresh). */
+  private refreshMs(): number {
+    return Math.max(5000, this.ms(5));
+  }
+
+  private async checkLoop(
+    what: 'assert_screen' | 'check_screen',
+    tags: string | string[],
+    timeoutSeconds: number,
+    run: {
+      candidates: Needle[];
+      matcher: Matcher;
+      demand: ScreenDemand;
+      options: AssertScreenOptions | undefined;
+    },
+  ): Promise<ScreenMatch | undefined> {
+    const { candidates, matcher, demand, options } = run;
+    const tagText = tagList(tags);
+    const vnc = this.ctx.machine.vnc;
+    const started = Date.now();
+    const deadline = started + this.ms(timeoutSeconds);
     let lastGeneration = -1;
     let lastCheckAt = 0;
+    let lastFullAt = started;
+    let lastFullGeneration = -1;
     let last: { frame: Frame; candidates: Candidate[] } | undefined;
     for (;;) {
       this.checkBackend();
       const now = Date.now();
       const atDeadline = now >= deadline;
-      ticks++;
-      const full = ticks % 5 === 0 || atDeadline;
       const generation = vnc.generation;
+      // the whole screen is searched every FULL_SEARCH_EVERY_MS (openQA: every 5 s) unless it is
+      // the screen the last whole-screen search already saw, and always at the deadline
+      const full =
+        atDeadline || (now - lastFullAt >= FULL_SEARCH_EVERY_MS && generation !== lastFullGeneration);
       if (generation !== lastGeneration || full) {
         lastGeneration = generation;
         lastCheckAt = now;
+        if (full) {
+          lastFullAt = now;
+          lastFullGeneration = generation;
+        }
         const frame = vnc.frame();
+        this.checks++;
         let result =
           candidates.length > 0
             ? // before the deadline only the verdict counts; the last check is reported exactly
@@ -257,10 +321,12 @@ export class RunnerApi implements TestApi {
       if (atDeadline) break;
       const remaining = deadline - Date.now();
       if (!options?.no_wait) {
+        const gap = checkInterval(Date.now() - started);
+        demand.setInterval(gap);
         await vnc.waitForUpdate(Math.max(0, Math.min(500, remaining)));
-        // Do not match more often than every 100 ms, whatever the screen does.
+        // Do not match more often than the check interval, whatever the screen does.
         const since = Date.now() - lastCheckAt;
-        if (since < 100) await sleep(Math.min(100 - since, Math.max(0, deadline - Date.now())));
+        if (since < gap) await sleep(Math.min(gap - since, Math.max(0, deadline - Date.now())));
       }
     }
     const ranked = [...(last?.candidates ?? [])].sort((a, b) => b.similarity - a.similarity);
@@ -403,7 +469,22 @@ export class RunnerApi implements TestApi {
     const deadline = Date.now() + this.ms(opts.timeout ?? timeout ?? 30);
     const level = opts.similarity_level ?? 47;
     const vnc = this.ctx.machine.vnc;
-    let reference = vnc.frame();
+    const demand = vnc.demand(CHECK_FAST_MS);
+    try {
+      return await this.stillLoop(still, deadline, level, opts);
+    } finally {
+      demand.release();
+    }
+  }
+
+  private async stillLoop(
+    still: number,
+    deadline: number,
+    level: number,
+    opts: StillScreenOptions,
+  ): Promise<boolean> {
+    const vnc = this.ctx.machine.vnc;
+    let reference = await this.currentFrame();
     let stillSince = Date.now();
     for (;;) {
       this.checkBackend();
@@ -430,7 +511,20 @@ export class RunnerApi implements TestApi {
 
   async wait_screen_change(action: () => Promise<void> | void, timeout = 10): Promise<boolean> {
     const vnc = this.ctx.machine.vnc;
-    const before = vnc.frame();
+    const demand = vnc.demand(CHECK_FAST_MS);
+    try {
+      return await this.changeLoop(vnc, await this.currentFrame(), action, timeout);
+    } finally {
+      demand.release();
+    }
+  }
+
+  private async changeLoop(
+    vnc: Machine['vnc'],
+    before: Frame,
+    action: () => Promise<void> | void,
+    timeout: number,
+  ): Promise<boolean> {
     await action();
     const deadline = Date.now() + this.ms(timeout);
     for (;;) {

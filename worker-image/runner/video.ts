@@ -4,11 +4,14 @@
 // dropped rather than slowing the test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { KubeqaError } from '../../domain/errors.js';
 import type { Frame } from '../../domain/needles/types.js';
 import { pdeathsigArgv, which } from '../../runtime/process-group.js';
 
 export const VIDEO_FPS = 2;
+/** The encoder's nice value (higher is lower priority). */
+export const VIDEO_NICE = 10;
 
 /** Place `frame` (RGBX or RGB) into an RGBA canvas of width×height (pure; exported for tests). */
 export function fitFrame(
@@ -99,6 +102,15 @@ export class VideoRecorder {
       this.path,
     ]);
     const proc = spawn(file, argv, { stdio: ['pipe', 'ignore', 'ignore'] });
+    // The encoder runs at a lower priority than QEMU and the runner: under TCG the guest needs
+    // every core, and a video frame can wait (frames it cannot take in time are dropped).
+    if (proc.pid) {
+      try {
+        setPriority(proc.pid, VIDEO_NICE);
+      } catch {
+        // not allowed here: the encoder keeps the runner's priority
+      }
+    }
     this.child = proc;
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     this.stdin = proc.stdin ?? undefined;

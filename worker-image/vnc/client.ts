@@ -1,6 +1,10 @@
 // A VNC (RFB 3.8) client for QEMU's built-in server on a local socket, security type None.
-// It keeps a copy of the guest's screen current: after each framebuffer update it asks for the
-// next incremental one, so QEMU sends changes as they happen (at its own refresh rate). Raw
+// It keeps a copy of the guest's screen current while someone needs it: after each framebuffer
+// update it asks for the next incremental one, so QEMU sends changes as they happen (at its own
+// refresh rate, or paced). In 'on-demand' mode (the runner's) it asks only while a consumer holds
+// a demand (a screen check, the video, the live view) and for a short linger after the last one
+// ends; with nobody looking it sends no requests, so neither QEMU nor this process spends time on
+// frames nobody uses (a test waiting on the serial console needs none). Raw
 // encoding plus the DesktopSize pseudo-encoding (the guest switching resolution); optionally the
 // zlib encoding (see ./zlib-rect.ts). Pixels are requested as 32-bit little-endian with red in
 // the lowest byte, so the buffer is RGBX. Key and pointer events go the other way.
@@ -31,6 +35,27 @@ export interface VncConnectOptions {
    * up to this much later. A full update (`requestFullUpdate`) is never delayed.
    */
   updateIntervalMs?: number;
+  /**
+   * 'continuous' (the default): always keep an update request pending. 'on-demand': only while a
+   * demand is held (see `demand()`) and for `lingerMs` after the last one is released.
+   */
+  requests?: 'continuous' | 'on-demand';
+  /** On demand: how long requests go on after the last demand ends (default 2000 ms). */
+  lingerMs?: number;
+}
+
+/** A consumer's need for current frames; release it when done (idempotent). */
+export interface ScreenDemand {
+  /** Change the least time between update requests this consumer needs (ms, 0: as they come). */
+  setInterval(ms: number): void;
+  release(): void;
+}
+
+/** The least interval any demand asks for, never below `floor` (pure; exported for tests). */
+export function requestInterval(floor: number, demands: Iterable<number>): number | undefined {
+  let least: number | undefined;
+  for (const d of demands) least = least === undefined ? d : Math.min(least, d);
+  return least === undefined ? undefined : Math.max(floor, least);
 }
 
 /** Buffered reads of exact byte counts from a socket. */
@@ -100,6 +125,8 @@ export interface VncStats {
   bytes: number;
   /** Pixels received (the sum of the rectangles' areas). */
   pixels: number;
+  /** Framebuffer update requests sent (incremental and full). */
+  requests: number;
 }
 
 export class VncClient {
@@ -116,15 +143,25 @@ export class VncClient {
   generation = 0;
   /** When the last update arrived (Date.now()). */
   lastUpdateAt = 0;
-  readonly stats: VncStats = { updates: 0, rects: 0, bytes: 0, pixels: 0 };
+  readonly stats: VncStats = { updates: 0, rects: 0, bytes: 0, pixels: 0, requests: 0 };
   private zlib: ZlibRectDecoder | undefined;
   private lastRequestAt = 0;
   private pacedRequest: NodeJS.Timeout | undefined;
+  /** A request was sent and its update has not arrived yet. */
+  private outstanding = false;
+  private readonly demands = new Map<symbol, number>();
+  /** On demand: requests go on until then after the last demand ended (at this interval). */
+  private lingerUntil = 0;
+  private lingerInterval = 0;
+  /** The last frame() copy and the generation it shows: consumers of one screen share it. */
+  private snapshot: { generation: number; frame: Frame } | undefined;
 
   private constructor(
     private readonly socket: Socket,
     readonly encoding: VncEncoding,
     private readonly updateIntervalMs: number,
+    readonly requests: 'continuous' | 'on-demand',
+    private readonly lingerMs: number,
   ) {
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     const onEnd = () => {
@@ -159,13 +196,29 @@ export class VncClient {
         'use 0 (no pacing) or e.g. 100',
       );
     }
+    const requests = options.requests ?? 'continuous';
+    if (requests !== 'continuous' && requests !== 'on-demand') {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `unknown VNC request mode ${JSON.stringify(requests)}`,
+        'use "continuous" or "on-demand"',
+      );
+    }
+    const linger = options.lingerMs ?? 2000;
+    if (!Number.isInteger(linger) || linger < 0) {
+      throw new KubeqaError(
+        'KQ_ERR_INVALID_ARGUMENT',
+        `VNC linger must be a whole number of ms ≥ 0, got ${linger}`,
+        'use e.g. 2000',
+      );
+    }
     const socket = typeof target === 'string' ? createConnection(target) : createConnection(target);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
     socket.setNoDelay?.(true);
-    const client = new VncClient(socket, encoding, interval);
+    const client = new VncClient(socket, encoding, interval, requests, linger);
     await client.handshake();
     void client.receiveLoop().catch(() => undefined);
     return client;
@@ -242,20 +295,102 @@ export class VncClient {
     this.requestUpdate(false);
   }
 
-  /** The next incremental request, no sooner than updateIntervalMs after the last request. */
+  /**
+   * Declare that current frames are needed, at least every `intervalMs` (0: as fast as QEMU
+   * sends them; never faster than updateIntervalMs). Requests start at once if none is pending.
+   * In 'continuous' mode demands can only make requests faster than the default.
+   */
+  demand(intervalMs = 0): ScreenDemand {
+    const key = Symbol('demand');
+    const check = (ms: number) => {
+      if (!Number.isFinite(ms) || ms < 0) {
+        throw new KubeqaError(
+          'KQ_ERR_INVALID_ARGUMENT',
+          `a screen demand needs an interval ≥ 0 ms, got ${ms}`,
+        );
+      }
+      return ms;
+    };
+    this.demands.set(key, check(intervalMs));
+    this.kick();
+    return {
+      setInterval: (ms: number) => {
+        if (!this.demands.has(key)) return;
+        this.demands.set(key, check(ms));
+        this.kick();
+      },
+      release: () => {
+        const ms = this.demands.get(key);
+        if (ms === undefined) return;
+        this.demands.delete(key);
+        if (this.demands.size === 0 && this.requests === 'on-demand') {
+          // keep looking a little longer: the next step (a key press, then a check) usually follows
+          this.lingerUntil = Date.now() + this.lingerMs;
+          this.lingerInterval = Math.max(this.updateIntervalMs, ms);
+        }
+      },
+    };
+  }
+
+  /** Whether the buffer is being kept current (requests are being sent), as opposed to paused. */
+  get live(): boolean {
+    return this.wantedInterval() !== undefined;
+  }
+
+  /** The interval requests are sent at now, or undefined when nobody needs frames. */
+  private wantedInterval(): number | undefined {
+    const wanted = requestInterval(this.updateIntervalMs, this.demands.values());
+    if (wanted !== undefined) return wanted;
+    if (this.requests === 'continuous') return this.updateIntervalMs;
+    if (Date.now() < this.lingerUntil) return this.lingerInterval;
+    return undefined;
+  }
+
+  /** (Re)plan the next request after a change of demand. */
+  private kick(): void {
+    if (this.closed || this.width === 0) return;
+    if (this.outstanding) {
+      // a request is pending; a shorter interval only matters for the next one
+      return;
+    }
+    clearTimeout(this.pacedRequest);
+    this.pacedRequest = undefined;
+    this.requestNextUpdate();
+  }
+
+  /**
+   * Make the buffer current: ask for the whole screen and wait for it (at most timeoutMs).
+   * For a consumer that needs one current frame after frames were not requested for a while.
+   */
+  async refresh(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return false;
+    const updated = this.waitForUpdate(timeoutMs);
+    this.requestUpdate(false);
+    return updated;
+  }
+
+  /** The next incremental request, no sooner than the wanted interval after the last request. */
   private requestNextUpdate(): void {
-    const wait = this.lastRequestAt + this.updateIntervalMs - Date.now();
+    const interval = this.wantedInterval();
+    if (interval === undefined) return; // nobody needs frames: no request
+    const wait = this.lastRequestAt + interval - Date.now();
     if (wait <= 0) {
       this.requestUpdate(true);
       return;
     }
     clearTimeout(this.pacedRequest);
-    this.pacedRequest = setTimeout(() => this.requestUpdate(true), wait);
+    this.pacedRequest = setTimeout(() => {
+      this.pacedRequest = undefined;
+      if (!this.outstanding && this.wantedInterval() !== undefined) this.requestUpdate(true);
+    }, wait);
   }
 
   private requestUpdate(incremental: boolean): void {
     if (this.closed) return;
-    if (!incremental) clearTimeout(this.pacedRequest);
+    clearTimeout(this.pacedRequest);
+    this.pacedRequest = undefined;
+    this.outstanding = true;
+    this.stats.requests++;
     this.lastRequestAt = Date.now();
     const msg = Buffer.alloc(10);
     msg[0] = 3;
@@ -325,6 +460,7 @@ export class VncClient {
     }
     this.stats.updates++;
     this.stats.rects += rects;
+    this.outstanding = false;
     if (rects > 0) {
       this.generation++;
       this.lastUpdateAt = Date.now();
@@ -348,9 +484,15 @@ export class VncClient {
     }
   }
 
-  /** A copy of the current screen (RGBX). */
+  /**
+   * A copy of the screen as of the last complete update (RGBX). Calls between two updates share
+   * one copy: treat it as read-only.
+   */
   frame(): Frame {
-    return { width: this.width, height: this.height, channels: 4, data: this.fb.slice() };
+    if (this.snapshot?.generation === this.generation) return this.snapshot.frame;
+    const frame = { width: this.width, height: this.height, channels: 4 as const, data: this.fb.slice() };
+    this.snapshot = { generation: this.generation, frame };
+    return frame;
   }
 
   /** Resolve at the next update with content (true), or false after timeoutMs or on close. */
