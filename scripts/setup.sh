@@ -41,6 +41,8 @@ fi
 # The needle matcher's OpenCV binding: built once per (package, OpenCV, Node ABI) into
 # ~/.cache/kubeqa/opencv4nodejs and copied into node_modules on later runs and fresh clones.
 "$root/scripts/build-opencv4nodejs.sh"
+# Its FFT correlation addon (worker-image/needles/native), cached in ~/.cache/kubeqa/fftcorr.
+"$root/scripts/build-fftcorr.sh"
 
 # openQA's Python client (PyPI `openqa-client`) for the API compatibility tests, in a venv in the
 # cache (never in the repository). Skipped when it imports already.

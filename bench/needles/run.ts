@@ -107,6 +107,9 @@ const wholeTimes = Math.max(10, Math.trunc(repeat / 10));
 // Results of an unchanged screen are not reused here: every check searches.
 const engine = new MatchEngine(300, false);
 engine.preload([spec]);
+/** The engine before the FFT search: every exact search by OpenCV's matchTemplate. */
+const byMatchTemplate = new MatchEngine(300, false, undefined, false);
+byMatchTemplate.preload([spec]);
 for (const [screenName, what] of cases) {
   const path = join(SCREEN_DIR, `${screenName}.png`);
   const frame = frames.get(screenName)!;
@@ -141,6 +144,47 @@ for (const [screenName, what] of cases) {
       engineCpu: oursCpu,
       similarity: `${bounded ? '≤ ' : ''}${similarity.toFixed(3)} / ${theirSim.toFixed(3)}`,
     });
+    if (full && !verdictOnly) {
+      // the same exact search by OpenCV's matchTemplate (the engine before the FFT search)
+      let before = 0;
+      const mt = time(wholeTimes, () => {
+        const band = bandFor(frame, [needle], full);
+        before = byMatchTemplate.match(band, [spec], margins)[0]![0]!.similarity;
+      });
+      rows.push({
+        check: 'whole screen, exact, by matchTemplate (the engine before the FFT search)',
+        screen: `${screenName} (${what})`,
+        tinycv: tinycvMs,
+        engine: mt,
+        matcher: Number.NaN,
+        tinycvCpu,
+        engineCpu: lastCpu,
+        similarity: `${before.toFixed(3)} / ${theirSim.toFixed(3)}`,
+      });
+    }
+  }
+  if (screenName === 'di-location') {
+    // The check at the deadline searches every candidate needle on the same screen: the screen's
+    // spectrum is computed once and shared. Candidates: every fixture needle of the language
+    // screen family (none is on the location screen); per needle, against tinycv's one search.
+    const family = needles.filter(
+      (n) => n.name.startsWith('di-language') && n.name !== 'di-language-800x600',
+    );
+    const specs = family.map((n) => ({ pngPath: n.pngPath, areas: n.areas }));
+    const areas = specs.reduce((k, s) => k + s.areas.filter((a) => a.type === 'match').length, 0);
+    engine.preload(specs);
+    const every = () => Number.POSITIVE_INFINITY;
+    const perArea = time(wholeTimes, () => engine.match(bandFor(frame, family, true), specs, every)) / areas;
+    rows.push({
+      check: `whole screen, exact, ${family.length} needles (${areas} areas) on one screen, per area`,
+      screen: `${screenName} (${what})`,
+      tinycv: theirs.whole_screen - theirs.copy,
+      engine: perArea,
+      matcher: Number.NaN,
+      tinycvCpu: theirs.whole_screen_cpu - theirs.copy_cpu,
+      engineCpu: lastCpu / areas,
+      similarity: '',
+    });
   }
   if (screenName === 'di-location') {
     const png = readFileSync(path);
@@ -166,7 +210,9 @@ for (const [screenName, what] of cases) {
     });
   }
 }
+console.error('FFT searches:', JSON.stringify(engine.fftStats));
 engine.close();
+byMatchTemplate.close();
 
 // Phase 2: through the worker thread, as the runner calls it (copy of the rows, message, match).
 const matcher = createMatcher();

@@ -12,6 +12,14 @@
 // OpenCV calls; verdict-only checks rule positions out by exact lower bounds (prefilter.ts).
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
+import { createLogger } from '../../runtime/logger.js';
+import {
+  type FftCorrAddon,
+  loadFftCorr,
+  roundingBound,
+  type SceneSpectrum,
+  type TemplateSpectrum,
+} from './fftcorr.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
 import { survivingPositions } from './prefilter.js';
 import {
@@ -76,6 +84,7 @@ const PREFILTER_MIN_POSITIONS = 2_048;
 type Found = { x: number; y: number; similarity: number; bounded?: true };
 
 interface NeedleImage {
+  key: string;
   /** Grayscale, exclude areas painted, blurred. */
   gray: Mat;
   width: number;
@@ -88,9 +97,25 @@ interface NeedleImage {
 }
 
 interface Template {
+  /** The needle's cache key and the area's index. */
+  id: string;
   mat: Mat;
   pixels: Uint8Array;
 }
+
+/**
+ * Exact searches of windows with at least this many template positions correlate by FFT
+ * (./fftcorr.ts) instead of OpenCV's matchTemplate: a whole-screen search has about 600,000.
+ */
+const FFT_MIN_POSITIONS = 65_536;
+
+/** More candidates than this near the FFT's minimum (flat templates): matchTemplate decides. */
+const FFT_MAX_CANDIDATES = 4_096;
+
+/** Template spectra kept (about 3 MB each at 1024×768). */
+const TEMPLATE_SPECTRA_KEPT = 32;
+
+const log = createLogger('needles');
 
 /** Prepared regions up to this many pixels are fetched once, and errors computed from them here. */
 const FETCH_SCENE_MAX = 262_144;
@@ -232,13 +257,39 @@ export class MatchEngine {
    */
   private lastLarge: { key: string; rows: Buffer; results: Map<string, Found> } | undefined;
 
+  /** The FFT addon; undefined when constructed without it (tests compare both paths). */
+  private readonly fft: FftCorrAddon | undefined;
+  /** Spectra of windows of the last prepared region searched by FFT. */
+  private sceneSpectra: { scene: Mat; byWindow: Map<string, SceneSpectrum> } | undefined;
+  /**
+   * Spectrum arrays of earlier screens, by length, reused for the next screen: a fresh 3 MB array
+   * per screen costs about as much in page faults as the FFT itself.
+   */
+  private readonly spareSpectra = new Map<number, Float32Array[]>();
+  /** Template spectra by template and FFT size, least recently used first. */
+  private readonly templateSpectra = new Map<string, TemplateSpectrum>();
+  /** How many FFT searches were handed to matchTemplate (too many near-ties, rounding check). */
+  readonly fftStats = {
+    searches: 0,
+    tooManyCandidates: 0,
+    roundingExceeded: 0,
+    /** The largest measured rounding over the bound assumed (must stay below 0.5). */
+    worstRounding: 0,
+    /** The most candidates one search recomputed exactly. */
+    mostCandidates: 0,
+  };
+
   constructor(
     private readonly cacheLimit = 300,
     /** Reuse full-search results on an unchanged screen (off only to measure the search itself). */
     private readonly reuseUnchangedScreens = true,
     /** Results up to this many positions are scanned in JavaScript (0: always by OpenCV; tests). */
     private readonly scanInJsMax = SCAN_IN_JS_MAX,
-  ) {}
+    /** Search large windows exactly by FFT (off: always OpenCV's matchTemplate; tests, bench). */
+    useFft = true,
+  ) {
+    this.fft = useFft ? loadFftCorr() : undefined;
+  }
 
   /** Results of the last full search, if the part of the screen it covered is unchanged. */
   private largeWindowCache(band: ScreenBand, window: SearchWindow) {
@@ -284,6 +335,7 @@ export class MatchEngine {
         crops.set(index, { rect, rgb: new Uint8Array(rgb.getData()) });
       });
       return {
+        key,
         gray: gray.gaussianBlur(new cv.Size(3, 3), 0),
         width: color.cols,
         height: color.rows,
@@ -443,7 +495,7 @@ export class MatchEngine {
       const { cv } = this;
       const mat = needle.gray.getRegion(new cv.Rect(area.xpos, area.ypos, area.width, area.height));
       const pixels = withMats((keep) => new Uint8Array(keep(mat.copy()).getData()));
-      template = { mat, pixels };
+      template = { id: `${needle.key}\0${index}`, mat, pixels };
       needle.templates.set(index, template);
     }
     return template;
@@ -451,20 +503,24 @@ export class MatchEngine {
 
   /** The prepared region's pixels, fetched once however many needles of the check search it. */
   private scenePixels(scene: Mat): Uint8Array {
-    if (this.pixelsOf?.scene !== scene) this.pixelsOf = { scene, pixels: new Uint8Array(scene.getData()) };
+    if (this.pixelsOf?.scene !== scene) {
+      const data = scene.getData(); // a copy already: viewed, not copied again
+      this.pixelsOf = { scene, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    }
     return this.pixelsOf.pixels;
   }
 
   private searchArea(
     scene: Mat,
     ring: Ring,
-    { mat: template, pixels: templatePixels }: Template,
+    templateEntry: Template,
     area: NeedleArea,
     window: SearchWindow,
     verdictLevel?: number,
   ): Found {
     const { cv } = this;
     const { width, height } = area;
+    const { mat: template, pixels: templatePixels } = templateEntry;
     return withMats((keep) => {
       const w = window;
       const positions = (w.right - w.left - width + 1) * (w.bottom - w.top - height + 1);
@@ -493,6 +549,10 @@ export class MatchEngine {
       const oy = w.top - ring.y;
       // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
       if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
+      if (this.fft && positions >= FFT_MIN_POSITIONS) {
+        const found = this.fftSearch(this.fft, scene, ring, templateEntry, area, w, recordedInside);
+        if (found) return found;
+      }
 
       const region = keep(scene.getRegion(new cv.Rect(ox, oy, w.right - w.left, w.bottom - w.top)));
       const result = keep(region.matchTemplate(template, cv.TM_SQDIFF));
@@ -554,6 +614,121 @@ export class MatchEngine {
       const y = w.top + Math.trunc(best / cols);
       return { x, y, similarity: similarityFromMse(sse(x, y) / (width * height)) };
     });
+  }
+
+  /**
+   * The exact search of a large window by FFT correlation: the rounded errors at every position
+   * select the candidates (within 10 + twice the rounding bound of the rounded minimum, so every
+   * position within 10 of the true minimum is among them); their exact errors, summed from the
+   * pixels, decide as matchTemplate's result would (the good position nearest the recorded one),
+   * and give the similarity. Undefined (search with matchTemplate) when too many positions are
+   * near-equal or the measured rounding exceeds half the assumed bound.
+   */
+  private fftSearch(
+    fft: FftCorrAddon,
+    scene: Mat,
+    ring: Ring,
+    template: Template,
+    area: NeedleArea,
+    w: SearchWindow,
+    recordedInside: boolean,
+  ): Found | undefined {
+    const { width, height } = area;
+    const pixels = this.scenePixels(scene);
+    const stride = scene.cols;
+    const x0 = w.left - ring.x;
+    const y0 = w.top - ring.y;
+    const winW = w.right - w.left;
+    const winH = w.bottom - w.top;
+    const even = (n: number) => {
+      let m = fft.fftSize(n);
+      while (m % 2 !== 0) m = fft.fftSize(m + 1);
+      return m;
+    };
+    const fftW = even(winW);
+    const fftH = fft.fftSize(winH);
+    if (this.sceneSpectra?.scene !== scene) {
+      for (const old of this.sceneSpectra?.byWindow.values() ?? []) {
+        const spares = this.spareSpectra.get(old.spectrum.length) ?? [];
+        if (spares.length < 4) spares.push(old.spectrum);
+        this.spareSpectra.set(old.spectrum.length, spares);
+      }
+      this.sceneSpectra = { scene, byWindow: new Map() };
+    }
+    const windowKey = `${x0},${y0},${winW},${winH}`;
+    let sceneSpectrum = this.sceneSpectra.byWindow.get(windowKey);
+    if (!sceneSpectrum) {
+      const length = 2 * fftH * (fftW / 2 + 1);
+      const spectrum = this.spareSpectra.get(length)?.pop() ?? new Float32Array(length);
+      const { shift, norm2 } = fft.sceneSpectrum(pixels, stride, x0, y0, winW, winH, fftW, fftH, spectrum);
+      sceneSpectrum = { spectrum, shift, norm2 };
+      this.sceneSpectra.byWindow.set(windowKey, sceneSpectrum);
+    }
+    const templateKey = `${template.id}\0${fftW}x${fftH}`;
+    let templateSpectrum = this.templateSpectra.get(templateKey);
+    if (templateSpectrum) {
+      this.templateSpectra.delete(templateKey); // most recently used last
+    } else {
+      templateSpectrum = fft.templateSpectrum(template.pixels, width, height, fftW, fftH);
+      if (this.templateSpectra.size >= TEMPLATE_SPECTRA_KEPT) {
+        this.templateSpectra.delete(this.templateSpectra.keys().next().value as string);
+      }
+    }
+    this.templateSpectra.set(templateKey, templateSpectrum);
+    this.fftStats.searches++;
+    const bound = roundingBound(sceneSpectrum, templateSpectrum, width * height, fftW, fftH);
+    const found = fft.search(
+      pixels,
+      stride,
+      x0,
+      y0,
+      winW,
+      winH,
+      fftW,
+      fftH,
+      sceneSpectrum.spectrum,
+      sceneSpectrum.shift,
+      template.pixels,
+      width,
+      height,
+      templateSpectrum.spectrum,
+      templateSpectrum.shift,
+      templateSpectrum.sumShifted,
+      templateSpectrum.sumSqShifted,
+      10 + 2 * bound,
+      FFT_MAX_CANDIDATES,
+    );
+    if (!found) {
+      this.fftStats.tooManyCandidates++;
+      return undefined;
+    }
+    this.fftStats.worstRounding = Math.max(this.fftStats.worstRounding, found.maxError / bound);
+    this.fftStats.mostCandidates = Math.max(this.fftStats.mostCandidates, found.positions.length);
+    if (found.maxError > bound / 2) {
+      this.fftStats.roundingExceeded++;
+      log.warn(
+        { measured: found.maxError, bound, area: { width, height }, window: { winW, winH } },
+        'FFT rounding above the assumed bound: this search falls back to matchTemplate',
+      );
+      return undefined;
+    }
+    const cols = winW - width + 1;
+    const atRecorded = recordedInside
+      ? squaredError(pixels, stride, w.x - ring.x, w.y - ring.y, template.pixels, width, height)
+      : Number.POSITIVE_INFINITY;
+    const best = pickNearestGoodOf(
+      found.positions,
+      found.values,
+      cols,
+      atRecorded,
+      w.x - w.left,
+      w.y - w.top,
+    );
+    if (best < 0) return { x: 0, y: 0, similarity: 0 };
+    const x = w.left + (best % cols);
+    const y = w.top + Math.trunc(best / cols);
+    const sse = squaredError(pixels, stride, x - ring.x, y - ring.y, template.pixels, width, height);
+    return { x, y, similarity: similarityFromMse(sse / (width * height)) };
   }
 
   /**

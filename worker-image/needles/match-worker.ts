@@ -1,6 +1,7 @@
 // The matcher's worker thread: owns the OpenCV engine, so the runner's event loop (VNC, serial,
 // QMP) never waits for a template match. One request at a time, answered in order.
 import { parentPort } from 'node:worker_threads';
+import { type ErrorCode, isKubeqaError } from '../../domain/errors.js';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { type AreaResult, MatchEngine, type NeedleSpec, type ScreenBand } from './engine.js';
 import { effectiveMargin } from './scoring.js';
@@ -18,7 +19,7 @@ export type WorkerRequest =
 
 export type WorkerResponse =
   | { id: number; ok: true; results?: AreaResult[][] }
-  | { id: number; ok: false; message: string; stack?: string };
+  | { id: number; ok: false; message: string; stack?: string; code?: ErrorCode };
 
 const port = parentPort;
 if (!port) throw new Error('match-worker.ts runs only as a worker thread');
@@ -42,6 +43,8 @@ port.on('message', (request: WorkerRequest) => {
   } catch (error) {
     const e = error as Error;
     response = { id: request.id, ok: false, message: e.message, stack: e.stack };
+    // a missing tool (the FFT addon, OpenCV's binding) keeps its code: its message says what to do
+    if (isKubeqaError(error)) response.code = error.code;
   }
   port.postMessage(response);
 });

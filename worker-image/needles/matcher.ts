@@ -257,7 +257,10 @@ class WorkerMatcher implements Matcher {
       throw new KubeqaError('KQ_ERR_INVALID_ARGUMENT', 'the matcher is closed', 'create a new one');
     const response = await shared.request(body, transfer, this.mine);
     if (!response.ok) {
-      const error = new KubeqaError('KQ_ERR_INTERNAL', `needle matching failed: ${response.message}`);
+      const error = new KubeqaError(
+        response.code ?? 'KQ_ERR_INTERNAL',
+        `needle matching failed: ${response.message}`,
+      );
       if (response.stack) error.stack = response.stack;
       throw error;
     }

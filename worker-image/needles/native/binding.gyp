@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "kubeqa_fftcorr",
+      "sources": ["fftcorr.cc"],
+      "defines": ["POCKETFFT_NO_MULTITHREADING", "POCKETFFT_CACHE_SIZE=16", "NAPI_VERSION=8"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions"]
+    }
+  ]
+}
