@@ -2,10 +2,11 @@
 # Builds the needle matcher's FFT correlation addon (worker-image/needles/native: our fftcorr.cc and
 # the vendored pocketfft header, BSD-3-Clause) with node-gyp, and caches it outside the repository
 # keyed by its sources, the Node ABI and the machine, so a fresh clone copies it instead of
-# compiling (about 10 s).
-#   ~/.cache/kubeqa/fftcorr/<sha of the sources>-abi<Node ABI>-<arch>/kubeqa_fftcorr.node
-# The matcher loads it from worker-image/needles/native/build/Release/ and fails with a hint to run
-# ./scripts/setup.sh when it is missing.
+# compiling (about 20 s).
+#   ~/.cache/kubeqa/fftcorr/<sha of the sources>-abi<Node ABI>-<arch>/kubeqa_fftcorr{,_avx2}.node
+# Two builds of the same source: for any x86-64 (SSE2) and for CPUs with AVX2 and FMA (a third
+# faster); the matcher loads the one the CPU runs, from worker-image/needles/native/build/Release/,
+# and fails with a hint to run ./scripts/setup.sh when it is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="$root/worker-image/needles/native"
@@ -20,14 +21,19 @@ gyp="$root/node_modules/.bin/node-gyp"
 sources=$(cd "$src" && cat binding.gyp fftcorr.cc pocketfft/pocketfft_hdronly.h | sha256sum | cut -c1-16)
 key="${sources}-abi$(node -p process.versions.modules)-$(node -p process.arch)"
 cache="${KUBEQA_CACHE_DIR:-$HOME/.cache/kubeqa}/fftcorr/$key"
-target="$src/build/Release/kubeqa_fftcorr.node"
+release="$src/build/Release"
+addons=(kubeqa_fftcorr.node kubeqa_fftcorr_avx2.node)
 
-if [ -f "$cache/kubeqa_fftcorr.node" ]; then
-  if ! cmp -s "$cache/kubeqa_fftcorr.node" "$target"; then
-    mkdir -p "$(dirname "$target")"
-    cp "$cache/kubeqa_fftcorr.node" "$target.tmp" && mv "$target.tmp" "$target"
-    say "reused the cached addon $cache"
-  fi
+if [ -f "$cache/${addons[0]}" ] && [ -f "$cache/${addons[1]}" ]; then
+  copied=0
+  for addon in "${addons[@]}"; do
+    if ! cmp -s "$cache/$addon" "$release/$addon"; then
+      mkdir -p "$release"
+      cp "$cache/$addon" "$release/$addon.tmp" && mv "$release/$addon.tmp" "$release/$addon"
+      copied=1
+    fi
+  done
+  [ "$copied" = 0 ] || say "reused the cached addon $cache"
   exit 0
 fi
 
@@ -41,8 +47,8 @@ mkdir -p "$(dirname "$cache")"
   [ -f "$nodedir/include/node/common.gypi" ] && nodedir_arg=(--nodedir="$nodedir")
   "$gyp" rebuild "${nodedir_arg[@]}"
 ) >"$cache.log" 2>&1 || { say "build failed; the end of $cache.log:"; tail -30 "$cache.log" >&2; exit 1; }
-node -e "require('$target')" || { say "the built addon does not load"; exit 1; }
+node -e "require('$release/${addons[0]}')" || { say "the built addon does not load"; exit 1; }
 mkdir -p "$cache.tmp"
-cp "$target" "$cache.tmp/kubeqa_fftcorr.node"
+for addon in "${addons[@]}"; do cp "$release/$addon" "$cache.tmp/$addon"; done
 rm -rf "$cache" && mv "$cache.tmp" "$cache"
 say "built and cached in $cache"

@@ -10,7 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKubeqaError } from '../../domain/errors.js';
 import type { Frame, Needle, NeedleArea } from '../../domain/needles/types.js';
 import { type AreaResult, MatchEngine } from '../../worker-image/needles/engine.js';
-import { loadFftCorr, roundingBound } from '../../worker-image/needles/fftcorr.js';
+import {
+  cpuHasAvx2,
+  fftcorrAddonPath,
+  loadFftCorr,
+  roundingBound,
+} from '../../worker-image/needles/fftcorr.js';
 import { createMatcher, decodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
 import { bandFor } from '../../worker-image/needles/matcher.js';
 import { loadOpenCV, withMats } from '../../worker-image/needles/opencv.js';
@@ -162,82 +167,87 @@ describe('the FFT addon’s candidates', () => {
     return { width: frame.width, data };
   }
 
-  it('hold every position within 10 of the minimum, with its exact error (brute force)', () => {
-    const fft = loadFftCorr();
-    const screen = gray('di-language');
-    const stride = screen.width;
-    // windows of odd and smooth sizes (FFT sizes with factors 2, 3, 5), templates cut from the
-    // screen (exact match present) and altered (no exact match)
-    const cases = [
-      { x0: 380, y0: 0, w: 301, h: 77, tx: 412, ty: 16, tw: 184, th: 18, noise: 0 },
-      { x0: 380, y0: 0, w: 301, h: 77, tx: 412, ty: 16, tw: 184, th: 18, noise: 9 },
-      { x0: 100, y0: 100, w: 250, h: 243, tx: 180, ty: 150, tw: 33, th: 21, noise: 3 },
-      { x0: 0, y0: 400, w: 127, h: 129, tx: 0, ty: 420, tw: 127, th: 1, noise: 0 },
-    ];
-    for (const c of cases) {
-      const template = new Uint8Array(c.tw * c.th);
-      for (let r = 0; r < c.th; r++) {
-        for (let k = 0; k < c.tw; k++) {
-          const v = screen.data[(c.ty + r) * stride + c.tx + k]! + (((r * 31 + k * 17) % 7) - 3) * c.noise;
-          template[r * c.tw + k] = Math.max(0, Math.min(255, v));
-        }
-      }
-      const cols = c.w - c.tw + 1;
-      const rows = c.h - c.th + 1;
-      const exact = new Float64Array(cols * rows);
-      for (let y = 0; y < rows; y++) {
-        for (let x = 0; x < cols; x++) {
-          let sum = 0;
-          for (let r = 0; r < c.th; r++) {
-            for (let k = 0; k < c.tw; k++) {
-              const d = screen.data[(c.y0 + y + r) * stride + c.x0 + x + k]! - template[r * c.tw + k]!;
-              sum += d * d;
-            }
+  // both builds: any x86-64, and AVX2 + FMA (loaded by default where the CPU has them)
+  const variants = cpuHasAvx2() ? (['baseline', 'avx2'] as const) : (['baseline'] as const);
+  it.each(variants)(
+    'hold every position within 10 of the minimum, with its exact error (brute force, %s build)',
+    (variant) => {
+      const fft = loadFftCorr(fftcorrAddonPath(variant));
+      const screen = gray('di-language');
+      const stride = screen.width;
+      // windows of odd and smooth sizes (FFT sizes with factors 2, 3, 5), templates cut from the
+      // screen (exact match present) and altered (no exact match)
+      const cases = [
+        { x0: 380, y0: 0, w: 301, h: 77, tx: 412, ty: 16, tw: 184, th: 18, noise: 0 },
+        { x0: 380, y0: 0, w: 301, h: 77, tx: 412, ty: 16, tw: 184, th: 18, noise: 9 },
+        { x0: 100, y0: 100, w: 250, h: 243, tx: 180, ty: 150, tw: 33, th: 21, noise: 3 },
+        { x0: 0, y0: 400, w: 127, h: 129, tx: 0, ty: 420, tw: 127, th: 1, noise: 0 },
+      ];
+      for (const c of cases) {
+        const template = new Uint8Array(c.tw * c.th);
+        for (let r = 0; r < c.th; r++) {
+          for (let k = 0; k < c.tw; k++) {
+            const v = screen.data[(c.ty + r) * stride + c.tx + k]! + (((r * 31 + k * 17) % 7) - 3) * c.noise;
+            template[r * c.tw + k] = Math.max(0, Math.min(255, v));
           }
-          exact[y * cols + x] = sum;
         }
+        const cols = c.w - c.tw + 1;
+        const rows = c.h - c.th + 1;
+        const exact = new Float64Array(cols * rows);
+        for (let y = 0; y < rows; y++) {
+          for (let x = 0; x < cols; x++) {
+            let sum = 0;
+            for (let r = 0; r < c.th; r++) {
+              for (let k = 0; k < c.tw; k++) {
+                const d = screen.data[(c.y0 + y + r) * stride + c.x0 + x + k]! - template[r * c.tw + k]!;
+                sum += d * d;
+              }
+            }
+            exact[y * cols + x] = sum;
+          }
+        }
+        const min = Math.min(...exact);
+        let fftW = fft.fftSize(c.w);
+        while (fftW % 2) fftW = fft.fftSize(fftW + 1);
+        const fftH = fft.fftSize(c.h);
+        const spectrum = new Float32Array(2 * fftH * (fftW / 2 + 1));
+        const scene = fft.sceneSpectrum(screen.data, stride, c.x0, c.y0, c.w, c.h, fftW, fftH, spectrum);
+        const t = fft.templateSpectrum(template, c.tw, c.th, fftW, fftH);
+        const bound = roundingBound(scene, t, c.tw * c.th, fftW, fftH);
+        const found = fft.search(
+          screen.data,
+          stride,
+          c.x0,
+          c.y0,
+          c.w,
+          c.h,
+          fftW,
+          fftH,
+          spectrum,
+          scene.shift,
+          template,
+          c.tw,
+          c.th,
+          t.spectrum,
+          t.shift,
+          t.sumShifted,
+          t.sumSqShifted,
+          10 + 2 * bound,
+          100_000,
+        )!;
+        const label = JSON.stringify(c);
+        expect(found, label).not.toBeNull();
+        expect(found.maxError, label).toBeLessThan(bound / 2);
+        expect(Math.abs(found.roughMin - min), label).toBeLessThanOrEqual(bound);
+        const listed = new Map([...found.positions].map((p, k) => [p, found.values[k]!]));
+        exact.forEach((value, p) => {
+          if (value <= min + 10) expect(listed.has(p), `${label} position ${p}`).toBe(true);
+        });
+        for (const [p, value] of listed) expect(value, `${label} position ${p}`).toBe(exact[p]);
+        if (c.noise === 0) expect(min).toBe(0);
       }
-      const min = Math.min(...exact);
-      let fftW = fft.fftSize(c.w);
-      while (fftW % 2) fftW = fft.fftSize(fftW + 1);
-      const fftH = fft.fftSize(c.h);
-      const spectrum = new Float32Array(2 * fftH * (fftW / 2 + 1));
-      const scene = fft.sceneSpectrum(screen.data, stride, c.x0, c.y0, c.w, c.h, fftW, fftH, spectrum);
-      const t = fft.templateSpectrum(template, c.tw, c.th, fftW, fftH);
-      const bound = roundingBound(scene, t, c.tw * c.th, fftW, fftH);
-      const found = fft.search(
-        screen.data,
-        stride,
-        c.x0,
-        c.y0,
-        c.w,
-        c.h,
-        fftW,
-        fftH,
-        spectrum,
-        scene.shift,
-        template,
-        c.tw,
-        c.th,
-        t.spectrum,
-        t.shift,
-        t.sumShifted,
-        t.sumSqShifted,
-        10 + 2 * bound,
-        100_000,
-      )!;
-      const label = JSON.stringify(c);
-      expect(found, label).not.toBeNull();
-      expect(found.maxError, label).toBeLessThan(bound / 2);
-      expect(Math.abs(found.roughMin - min), label).toBeLessThanOrEqual(bound);
-      const listed = new Map([...found.positions].map((p, k) => [p, found.values[k]!]));
-      exact.forEach((value, p) => {
-        if (value <= min + 10) expect(listed.has(p), `${label} position ${p}`).toBe(true);
-      });
-      for (const [p, value] of listed) expect(value, `${label} position ${p}`).toBe(exact[p]);
-      if (c.noise === 0) expect(min).toBe(0);
-    }
-  });
+    },
+  );
 });
 
 describe('a missing or broken FFT addon', () => {

@@ -1,6 +1,7 @@
 // The FFT correlation addon (./native/fftcorr.cc, built by scripts/build-fftcorr.sh): the exact
 // search of a large window (a whole-screen search) in a few FFTs instead of OpenCV's
 // matchTemplate. See docs/needles.md, "The whole-screen search by FFT".
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { KubeqaError } from '../../domain/errors.js';
@@ -83,11 +84,27 @@ export interface FftCorrAddon {
 const require = createRequire(import.meta.url);
 const loaded = new Map<string, FftCorrAddon>();
 
-/** Where scripts/build-fftcorr.sh leaves the addon (the worker image copies it there too). */
-export function fftcorrAddonPath(): string {
+/** True when this CPU runs the AVX2 + FMA build (x86-64 Linux: /proc/cpuinfo says). */
+export function cpuHasAvx2(): boolean {
+  if (process.arch !== 'x64') return false;
+  try {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? [];
+    return flags.includes('avx2') && flags.includes('fma');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where scripts/build-fftcorr.sh leaves the addon (the worker image copies it there too): the
+ * AVX2 + FMA build where the CPU has them, else the one for any x86-64 (or other architecture).
+ * KUBEQA_FFTCORR_ADDON names another file.
+ */
+export function fftcorrAddonPath(variant: 'avx2' | 'baseline' = cpuHasAvx2() ? 'avx2' : 'baseline'): string {
+  const name = variant === 'avx2' ? 'kubeqa_fftcorr_avx2.node' : 'kubeqa_fftcorr.node';
   return (
     process.env.KUBEQA_FFTCORR_ADDON ??
-    join(packageRoot(), 'worker-image', 'needles', 'native', 'build', 'Release', 'kubeqa_fftcorr.node')
+    join(packageRoot(), 'worker-image', 'needles', 'native', 'build', 'Release', name)
   );
 }
 
