@@ -7,7 +7,6 @@ import {
   compareCandidates,
   effectiveMargin,
   pickNearestGood,
-  pickNearestGoodOf,
   searchWindow,
   similarityFromMse,
 } from '../../worker-image/needles/scoring.js';
@@ -71,7 +70,38 @@ describe('pickNearestGood', () => {
     const result = new Float32Array([50, 50, 50, 40, 50]);
     expect(pickNearestGood(result, 5, 40, 3, 0)).toBe(3);
   });
-  it('gives, on random results with many ties, the choice of the listed way (every position listed)', () => {
+  it('takes exact errors above float32’s exact integers (they compare as float32)', () => {
+    // 1e9 + 3 rounds to 1e9 in float32; the threshold (1e9 + 10 → 1e9) must still admit it
+    expect(
+      pickNearestGood(Float64Array.of(1e9 + 3, 1e9 + 40), 10, Number.POSITIVE_INFINITY, 0, 0, [5, 7]),
+    ).toBe(5);
+  });
+
+  /** tinycv's scan, written the plain way: collect, restart on a strictly better value. */
+  function listed(result: Float32Array, cols: number, atRecorded: number, col: number, row: number) {
+    const f32 = Math.fround;
+    let threshold = f32(f32(atRecorded) + 10);
+    let good: number[] = [];
+    result.forEach((v, i) => {
+      if (v > threshold) return;
+      if (f32(v + 10) < threshold) {
+        threshold = f32(v + 10);
+        good = [i];
+      } else good.push(i);
+    });
+    let best = -1;
+    let bestDistance = Number.POSITIVE_INFINITY;
+    for (const i of good) {
+      const d = ((i % cols) - col) ** 2 + (Math.trunc(i / cols) - row) ** 2;
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  it('gives, on random results with many ties, the choice of tinycv’s scan; so does any subset holding the near positions', () => {
     let seed = 7;
     const random = () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -89,10 +119,17 @@ describe('pickNearestGood', () => {
       const col = Math.floor(random() * cols);
       const row = Math.floor(random() * rows);
       const atRecorded = random() < 0.3 ? Number.POSITIVE_INFINITY : result[row * cols + col]!;
-      const all = Int32Array.from(result.keys());
-      expect(pickNearestGood(result, cols, atRecorded, col, row)).toBe(
-        pickNearestGoodOf(all, result, cols, atRecorded, col, row),
+      const expected = listed(result, cols, atRecorded, col, row);
+      expect(pickNearestGood(result, cols, atRecorded, col, row)).toBe(expected);
+      // a subset: every position within 10 of the minimum, and some others
+      const min = Math.min(...result);
+      const subset = [...result.keys()].filter((i) => result[i]! <= min + 10 || random() < 0.5);
+      // as doubles, as exact errors come (compared as float32, as tinycv's)
+      const values = Float64Array.from(
+        subset,
+        (i) => result[i]! + (random() < 0.5 ? 0 : 1e-3 * result[i]! * 2 ** -24),
       );
+      expect(pickNearestGood(values, cols, atRecorded, col, row, subset)).toBe(expected);
     }
   });
 });

@@ -22,13 +22,7 @@ import {
 } from './fftcorr.js';
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
 import { survivingPositions } from './prefilter.js';
-import {
-  pickNearestGood,
-  pickNearestGoodOf,
-  type SearchWindow,
-  searchWindow,
-  similarityFromMse,
-} from './scoring.js';
+import { pickNearestGood, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
 
 /** The rectangle `left … left + cols` × `top … top + rows` of a screen, packed RGB(A) rows. */
 export interface ScreenBand {
@@ -593,7 +587,7 @@ export class MatchEngine {
           positions[k] = p.y * cols + p.x;
           values[k] = result.at(p.y, p.x) as number;
         });
-        best = pickNearestGoodOf(positions, values, cols, atRecorded, centerCol, centerRow);
+        best = pickNearestGood(values, cols, atRecorded, centerCol, centerRow, positions);
       } else {
         // Many near-equal positions (a flat template on a flat background). The same choice,
         // made by OpenCV: the first minimum in scan order (minMaxLoc) restarts the collection
@@ -716,14 +710,7 @@ export class MatchEngine {
     const atRecorded = recordedInside
       ? squaredError(pixels, stride, w.x - ring.x, w.y - ring.y, template.pixels, width, height)
       : Number.POSITIVE_INFINITY;
-    const best = pickNearestGoodOf(
-      found.positions,
-      found.values,
-      cols,
-      atRecorded,
-      w.x - w.left,
-      w.y - w.top,
-    );
+    const best = pickNearestGood(found.values, cols, atRecorded, w.x - w.left, w.y - w.top, found.positions);
     if (best < 0) return { x: 0, y: 0, similarity: 0 };
     const x = w.left + (best % cols);
     const y = w.top + Math.trunc(best / cols);
@@ -779,7 +766,7 @@ export class MatchEngine {
       values[k] = sse(w.left + (p % cols), w.top + Math.trunc(p / cols));
     });
     const atRecorded = recordedInside ? sse(w.x, w.y) : Number.POSITIVE_INFINITY;
-    const best = pickNearestGoodOf(survivors.positions, values, cols, atRecorded, w.x - w.left, w.y - w.top);
+    const best = pickNearestGood(values, cols, atRecorded, w.x - w.left, w.y - w.top, survivors.positions);
     // none within 10 of the recorded position's error: a full search keeps the recorded position,
     // whose bound (it did not survive) already fails it
     if (best < 0) return failing(w.x, w.y);

@@ -62,69 +62,36 @@ const f32 = Math.fround;
  * the one nearest the recorded position. Float32 arithmetic as in tinycv. Unlike tinycv, the
  * distance is measured in screen coordinates for every window (tinycv compares window-relative
  * positions with the screen position, which only matters among near-equal positions).
- * Returns the index into `result`, or -1 when no position qualifies.
+ *
+ * `values` is the whole result, or, with `positions` (row-major indexes, ascending), the errors at
+ * those positions only: any subset holding every position whose error is within 10 of the minimum
+ * gives the same answer as the whole result (positions outside it can never be chosen).
+ * Returns the position's index into the result, or -1 when no position qualifies.
  */
 export function pickNearestGood(
-  result: Float32Array,
-  cols: number,
-  errorAtRecorded: number,
-  recordedCol: number,
-  recordedRow: number,
-): number {
-  // pickNearestGoodOf over every position, without listing them: the good positions since the
-  // last restart are those from `from` on whose error is within the final threshold
-  let threshold = f32(f32(errorAtRecorded) + 10);
-  let from = 0;
-  for (let i = 0; i < result.length; i++) {
-    const v = result[i]!;
-    if (v <= threshold && f32(v + 10) < threshold) {
-      threshold = f32(v + 10);
-      from = i;
-    }
-  }
-  let best = -1;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (let i = from; i < result.length; i++) {
-    if (result[i]! > threshold) continue;
-    const dx = (i % cols) - recordedCol;
-    const dy = Math.trunc(i / cols) - recordedRow;
-    const distance = dx * dx + dy * dy;
-    if (distance < bestDistance) {
-      bestDistance = distance;
-      best = i;
-    }
-  }
-  return best;
-}
-
-/**
- * The same choice over a subset of the result: `positions` (row-major indexes, ascending) with
- * their `values`. Any subset holding every position whose error is within 10 of the minimum gives
- * the same answer as the whole result (positions outside it can never be chosen).
- */
-export function pickNearestGoodOf(
-  positions: ArrayLike<number>,
   values: ArrayLike<number>,
   cols: number,
   errorAtRecorded: number,
   recordedCol: number,
   recordedRow: number,
+  positions?: ArrayLike<number>,
 ): number {
+  // Two passes instead of collecting: the good positions after the last restart are those from
+  // it on whose error is within the final threshold (the threshold does not change after it).
   let threshold = f32(f32(errorAtRecorded) + 10);
-  let good: number[] = [];
-  for (let k = 0; k < positions.length; k++) {
-    const v = values[k]!;
-    if (v > threshold) continue;
-    if (f32(v + 10) < threshold) {
+  let from = 0;
+  for (let k = 0; k < values.length; k++) {
+    const v = f32(values[k]!); // exact errors (doubles) compare as tinycv's float32 ones
+    if (v <= threshold && f32(v + 10) < threshold) {
       threshold = f32(v + 10);
-      good = [positions[k]!];
-    } else {
-      good.push(positions[k]!);
+      from = k;
     }
   }
   let best = -1;
   let bestDistance = Number.POSITIVE_INFINITY;
-  for (const i of good) {
+  for (let k = from; k < values.length; k++) {
+    if (f32(values[k]!) > threshold) continue;
+    const i = positions ? positions[k]! : k;
     const dx = (i % cols) - recordedCol;
     const dy = Math.trunc(i / cols) - recordedRow;
     const distance = dx * dx + dy * dy;
