@@ -1,7 +1,8 @@
 // Needle matching speed, kubeqa vs os-autoinst's tinycv, on the same real screenshots and needle:
 //   npx tsx bench/needles/run.ts [repeat]
-// Per check: one area (184×18) with margin 50, and a whole-screen search (exact, and verdict-only
-// as the runner asks before the deadline); each on a screen where
+// Per check: one area (184×18) with margin 50, and a whole-screen search (exact — by FFT, and as
+// before by OpenCV's matchTemplate — and verdict-only as the runner asks before the deadline; and
+// several needles on one screen, as at the deadline); each on a screen where
 // the area is where the needle recorded it (the usual case once the screen is there) and on one
 // where it is not (a search is needed). tinycv is timed inside perl (search_needle on a fresh copy
 // of the loaded screen, minus the copy), ours in-process (engine) and through the worker thread
@@ -14,8 +15,10 @@ import { join } from 'node:path';
 import { NEEDLE_DIR, SCREEN_DIR } from '../../test/needles/fixture-needles.js';
 import { tinycvBench } from '../../test/needles/tinycv.js';
 import { MatchEngine } from '../../worker-image/needles/engine.js';
+import { cpuHasAvx2, loadFftCorr } from '../../worker-image/needles/fftcorr.js';
 import { createMatcher, decodePng, encodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
 import { bandFor } from '../../worker-image/needles/matcher.js';
+import { loadOpenCV } from '../../worker-image/needles/opencv.js';
 
 const repeat = Number(process.argv[2] ?? 200);
 const load = () =>
@@ -187,6 +190,70 @@ for (const [screenName, what] of cases) {
     });
   }
   if (screenName === 'di-location') {
+    // The raw transforms, same process: OpenCV 4.6's real DFT of the 1024×768 gray screen (float32,
+    // forward, then inverse to real output) against ours: the window's spectrum (pocketfft, plus
+    // the mean subtracted) and one search (product, inverse FFT, error map, exact candidates).
+    const cv = loadOpenCV();
+    const grayData = new Uint8Array(frame.width * frame.height);
+    for (let i = 0; i < grayData.length; i++) grayData[i] = frame.data[i * 3 + 1]!;
+    const gray32 = new cv.Mat(Buffer.from(grayData), frame.height, frame.width, cv.CV_8U).convertTo(
+      cv.CV_32F,
+    );
+    const opencvDft = time(wholeTimes, () => {
+      const spectrum = gray32.dft();
+      spectrum.dft(cv.DFT_INVERSE | cv.DFT_REAL_OUTPUT | cv.DFT_SCALE).release();
+      spectrum.release();
+    });
+    const opencvDftCpu = lastCpu;
+    const fft = loadFftCorr();
+    const spectrum = new Float32Array(2 * frame.height * (frame.width / 2 + 1));
+    const template = grayData.slice(0, 184 * 18);
+    const t = fft.templateSpectrum(template, 184, 18, frame.width, frame.height);
+    const ours = time(wholeTimes, () => {
+      const scene = fft.sceneSpectrum(
+        grayData,
+        frame.width,
+        0,
+        0,
+        frame.width,
+        frame.height,
+        frame.width,
+        frame.height,
+        spectrum,
+      );
+      fft.search(
+        grayData,
+        frame.width,
+        0,
+        0,
+        frame.width,
+        frame.height,
+        frame.width,
+        frame.height,
+        spectrum,
+        scene.shift,
+        template,
+        184,
+        18,
+        t.spectrum,
+        t.shift,
+        t.sumShifted,
+        t.sumSqShifted,
+        1e5,
+        4096,
+      );
+    });
+    gray32.release();
+    rows.push({
+      check: `raw 1024×768 real 2D FFT, forward + inverse (left: OpenCV dft; right: ${cpuHasAvx2() ? 'AVX2 ' : ''}pocketfft + the search's map and candidates)`,
+      screen: '—',
+      tinycv: opencvDft,
+      engine: ours,
+      matcher: Number.NaN,
+      tinycvCpu: opencvDftCpu,
+      engineCpu: lastCpu,
+      similarity: '',
+    });
     const png = readFileSync(path);
     rows.push({
       check: 'PNG decode 1024×768 (ours: main thread, pure Node)',
