@@ -167,42 +167,43 @@ type Waiter = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void
  * worker (reference-counted), and nothing else in the process loads OpenCV.
  */
 class SharedWorker {
-  private worker: Worker | undefined;
-  private ready: Promise<void> | undefined;
+  /** The worker now running, with its start-up and the requests it has not answered. */
+  private running: Running | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, Waiter>();
   users = 0;
 
-  private start(): Promise<void> {
-    if (this.ready) return this.ready;
+  private start(): Running {
+    if (this.running) return this.running;
     const worker = startWorker();
-    this.worker = worker;
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.pending.set(0, { resolve: () => resolve(), reject });
+    // each worker has its own waiters: a stopped worker's late answer can settle nothing of the next
+    const pending = new Map<number, Waiter>();
+    const ready = new Promise<void>((resolve, reject) => {
+      pending.set(0, { resolve: () => resolve(), reject });
     });
-    this.ready.catch(() => {}); // reported through the request that waits on it
+    ready.catch(() => {}); // reported through the request that waits on it
+    const running: Running = { worker, ready, pending };
+    this.running = running;
     worker.on('message', (response: WorkerResponse) => {
-      const waiter = this.pending.get(response.id);
+      const waiter = pending.get(response.id);
       if (!waiter) return;
-      this.pending.delete(response.id);
+      pending.delete(response.id);
       waiter.resolve(response);
     });
     const fail = (error: Error) => {
-      if (this.worker !== worker) return;
-      this.worker = undefined;
-      this.ready = undefined; // the next request starts a new worker
-      const wrapped = new KubeqaError(
-        'KQ_ERR_INTERNAL',
-        `the needle matcher's worker stopped: ${error.message}`,
-        'see the log; the next check starts a new worker',
-        { cause: error },
+      if (this.running === running) this.running = undefined; // the next request starts a new worker
+      rejectAll(
+        pending,
+        new KubeqaError(
+          'KQ_ERR_INTERNAL',
+          `the needle matcher's worker stopped: ${error.message}`,
+          'see the log; the next check starts a new worker',
+          { cause: error },
+        ),
       );
-      for (const waiter of this.pending.values()) waiter.reject(wrapped);
-      this.pending.clear();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`worker exited with code ${code}`)));
-    return this.ready;
+    return running;
   }
 
   /** Sends a request; `track` receives its id so its owner can cancel it. */
@@ -211,13 +212,14 @@ class SharedWorker {
     transfer: ArrayBuffer[],
     track: Set<number>,
   ): Promise<WorkerResponse> {
-    await this.start();
+    const running = this.start();
+    await running.ready;
     const id = this.nextId++;
     track.add(id);
     try {
       return await new Promise<WorkerResponse>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        this.worker!.postMessage({ ...body, id } as WorkerRequest, transfer);
+        running.pending.set(id, { resolve, reject });
+        running.worker.postMessage({ ...body, id } as WorkerRequest, transfer);
       });
     } finally {
       track.delete(id);
@@ -225,18 +227,39 @@ class SharedWorker {
   }
 
   cancel(ids: Set<number>, error: Error): void {
+    const pending = this.running?.pending;
     for (const id of ids) {
-      this.pending.get(id)?.reject(error);
-      this.pending.delete(id); // its answer, when it comes, is dropped
+      pending?.get(id)?.reject(error);
+      pending?.delete(id); // its answer, when it comes, is dropped
     }
   }
 
+  /**
+   * Stops the worker. Whatever still waits on it — its start-up, or a request that was waiting
+   * for the start-up and so was not yet tracked by its matcher — fails instead of waiting forever.
+   */
   async stop(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    this.ready = undefined;
-    if (worker) await worker.terminate();
+    const running = this.running;
+    this.running = undefined;
+    if (!running) return;
+    rejectAll(
+      running.pending,
+      new KubeqaError('KQ_ERR_INTERNAL', 'the matcher was closed during a check', 'create a new one'),
+    );
+    await running.worker.terminate();
   }
+}
+
+interface Running {
+  worker: Worker;
+  ready: Promise<void>;
+  pending: Map<number, Waiter>;
+}
+
+function rejectAll(pending: Map<number, Waiter>, error: Error): void {
+  const waiters = [...pending.values()];
+  pending.clear();
+  for (const waiter of waiters) waiter.reject(error);
 }
 
 const shared = new SharedWorker();
