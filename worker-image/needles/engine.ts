@@ -534,7 +534,9 @@ export class MatchEngine {
       };
       const recordedInside =
         w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
-      if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
+      // the FFT search is exact and cheaper than the bounds' prefilter where it applies
+      const byFft = this.fft !== undefined && positions >= FFT_MIN_POSITIONS;
+      if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS && !byFft) {
         const quick = this.verdictSearch(scene, ring, templatePixels, area, w, verdictLevel, recordedInside);
         if (quick) return quick;
       }
@@ -543,7 +545,7 @@ export class MatchEngine {
       const oy = w.top - ring.y;
       // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
       if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
-      if (this.fft && positions >= FFT_MIN_POSITIONS) {
+      if (this.fft && byFft) {
         const found = this.fftSearch(this.fft, scene, ring, templateEntry, area, w, recordedInside);
         if (found) return found;
       }
