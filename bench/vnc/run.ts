@@ -11,8 +11,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testEnv } from '../../test/env/index.js';
 import { BUSYBOX_PROMPT } from '../../test/guests/busybox.js';
+import { busyboxMachineSettings } from '../../test/helpers/busybox-jobs.js';
 import { type Machine, startMachine } from '../../worker-image/qemu/machine.js';
 import { VncClient, type VncEncoding } from '../../worker-image/vnc/client.js';
 
@@ -82,17 +82,9 @@ async function stream(machine: Machine, socket: string, encoding: VncEncoding) {
   return result;
 }
 
-const qemu = await testEnv.qemu();
 const work = mkdtempSync(join(tmpdir(), 'bench-vnc-'));
 const machine = await startMachine({
-  settings: {
-    KERNEL: qemu.busybox.kernel,
-    INITRD: qemu.busybox.initrd,
-    APPEND: qemu.busybox.append,
-    QEMUCPUS: '2',
-    QEMURAM: '256',
-    NUMDISKS: '0',
-  },
+  settings: await busyboxMachineSettings(),
   workDir: work,
 });
 try {

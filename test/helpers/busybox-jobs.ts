@@ -30,6 +30,19 @@ export async function busyboxSettings(): Promise<Record<string, string>> {
   };
 }
 
+/** Settings that boot the busybox guest straight from the harness's files (a machine, no job). */
+export async function busyboxMachineSettings(): Promise<Record<string, string>> {
+  const { busybox } = await testEnv.qemu();
+  return {
+    KERNEL: busybox.kernel,
+    INITRD: busybox.initrd,
+    APPEND: busybox.append,
+    QEMUCPUS: '2',
+    QEMURAM: '256',
+    NUMDISKS: '0',
+  };
+}
+
 /** Processes whose working directory is inside `dir` (QEMU and the runner run in a job's directory). */
 export function processesIn(dir: string): number[] {
   const pids: number[] = [];

@@ -13,6 +13,7 @@ import { VncClient } from '../../worker-image/vnc/client.js';
 import { keysForChar } from '../../worker-image/vnc/keys.js';
 import { testEnv } from '../env/index.js';
 import { BUSYBOX_PROMPT } from '../guests/busybox.js';
+import { busyboxMachineSettings } from '../helpers/busybox-jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-machine-test-'));
@@ -20,16 +21,8 @@ let machine: Machine | undefined;
 let unexpectedExit: string | undefined;
 
 beforeAll(async () => {
-  const qemu = await testEnv.qemu();
   machine = await startMachine({
-    settings: {
-      KERNEL: qemu.busybox.kernel,
-      INITRD: qemu.busybox.initrd,
-      APPEND: qemu.busybox.append,
-      QEMUCPUS: '2',
-      QEMURAM: '256',
-      NUMDISKS: '0',
-    },
+    settings: await busyboxMachineSettings(),
     workDir: work,
     onUnexpectedExit: (why) => {
       unexpectedExit = why;
@@ -261,17 +254,10 @@ describe('disks', () => {
 
 describe('process lifetime', () => {
   it('kills QEMU when the runner process is SIGKILLed', async () => {
-    const qemu = await testEnv.qemu();
     const script = join(work, 'runner-child.mts');
     const machineModule = join(process.cwd(), 'worker-image/qemu/machine.ts');
     const childWork = mkdtempSync(join(work, 'child-'));
-    const settings = {
-      KERNEL: qemu.busybox.kernel,
-      INITRD: qemu.busybox.initrd,
-      APPEND: qemu.busybox.append,
-      NUMDISKS: '0',
-      QEMURAM: '128',
-    };
+    const settings = { ...(await busyboxMachineSettings()), QEMURAM: '128' };
     const { writeFileSync } = await import('node:fs');
     writeFileSync(
       script,

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Machine, startMachine } from '../../worker-image/qemu/machine.js';
 import { checkInterval } from '../../worker-image/runner/testapi.js';
 import { requestInterval } from '../../worker-image/vnc/client.js';
-import { testEnv } from '../env/index.js';
 import { BUSYBOX_PROMPT } from '../guests/busybox.js';
+import { busyboxMachineSettings } from '../helpers/busybox-jobs.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kubeqa-vnc-demand-test-'));
@@ -18,16 +18,8 @@ let machine: Machine | undefined;
 const LINGER_MS = 2000;
 
 beforeAll(async () => {
-  const qemu = await testEnv.qemu();
   machine = await startMachine({
-    settings: {
-      KERNEL: qemu.busybox.kernel,
-      INITRD: qemu.busybox.initrd,
-      APPEND: qemu.busybox.append,
-      QEMUCPUS: '2',
-      QEMURAM: '256',
-      NUMDISKS: '0',
-    },
+    settings: await busyboxMachineSettings(),
     workDir: work,
   });
   await machine.serial1.waitFor(new RegExp(BUSYBOX_PROMPT), 120_000);
