@@ -19,7 +19,7 @@ import {
 import { createMatcher, decodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
 import { bandFor } from '../../worker-image/needles/matcher.js';
 import { loadOpenCV, withMats } from '../../worker-image/needles/opencv.js';
-import { NEEDLE_DIR, SCREEN_DIR } from './fixture-needles.js';
+import { movedScreen, NEEDLE_DIR, SCREEN_DIR } from './fixture-needles.js';
 
 const SCREENS = [
   'di-language',
@@ -47,13 +47,7 @@ beforeAll(async () => {
   for (const name of SCREENS) frames.set(name, decodePng(readFileSync(join(SCREEN_DIR, `${name}.png`))));
   // the location screen moved 3 px right and 7 px down: its areas are found off their recorded
   // position by the whole-screen search
-  const base = frames.get('di-location')!;
-  const moved = new Uint8Array(base.data.length);
-  const row = base.width * 3;
-  for (let y = 7; y < base.height; y++) {
-    moved.set(base.data.subarray((y - 7) * row, (y - 7) * row + row - 3 * 3), y * row + 3 * 3);
-  }
-  frames.set('di-location-moved', { ...base, data: moved });
+  frames.set('di-location-moved', movedScreen(frames.get('di-location')!, 3, 7));
 });
 afterAll(() => {
   byFft?.close();

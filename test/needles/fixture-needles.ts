@@ -1,10 +1,22 @@
 // The needles cut from the fixture screens (make-fixtures.ts writes them to NEEDLE_DIR). Areas
 // are in the pixels of the screen each is cut from; the comments say what they cover.
 import { join } from 'node:path';
+import type { Frame } from '../../domain/needles/types.js';
 
 export const FIXTURE_DIR = join(import.meta.dirname, '..', 'fixtures', 'needles');
 export const SCREEN_DIR = join(FIXTURE_DIR, 'screens');
 export const NEEDLE_DIR = join(FIXTURE_DIR, 'needles');
+
+/** `base` with its content moved `dx` px right and `dy` px down (the uncovered edge left black). */
+export function movedScreen(base: Frame, dx: number, dy: number): Frame {
+  const row = base.width * base.channels;
+  const shift = dx * base.channels;
+  const data = new Uint8Array(base.data.length);
+  for (let y = dy; y < base.height; y++) {
+    data.set(base.data.subarray((y - dy) * row, (y - dy) * row + row - shift), y * row + shift);
+  }
+  return { ...base, data };
+}
 
 export interface FixtureNeedle {
   name: string;
