@@ -16,7 +16,7 @@ import { encodePng } from '../../worker-image/needles/index.js';
 import { LivePush } from '../../worker-image/runner/live-push.js';
 import { runJob } from '../../worker-image/runner/run-job.js';
 import { startServer, type TestServer } from '../api/server.js';
-import { testEnv } from '../env/index.js';
+import { busyboxMachineSettings } from '../helpers/busybox-jobs.js';
 import { kubeqaRun } from '../helpers/kubeqa-cli.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { connectBrowser, screenshot, seriousViolations, watchedPage } from './browser.js';
@@ -33,16 +33,7 @@ let errors: string[];
 let demoJob: number;
 
 async function guestSettings(): Promise<Record<string, string>> {
-  const { busybox } = await testEnv.qemu();
-  return {
-    KERNEL: busybox.kernel,
-    INITRD: busybox.initrd,
-    APPEND: busybox.append,
-    QEMUCPUS: '2',
-    QEMURAM: '256',
-    NUMDISKS: '0',
-    TIMEOUT_SCALE: '3',
-  };
+  return { ...(await busyboxMachineSettings()), TIMEOUT_SCALE: '3' };
 }
 
 async function createJob(test: string, extra: Record<string, string>): Promise<number> {
