@@ -9,13 +9,14 @@
 //
 // A thread that ends between two samples loses at most its last 100 ms; the process tree's
 // total from wait4 (the `total` line) is exact.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { requireCommand } from '../../test/env/system.js';
 import { kubeqaJobArgs, osAutoinstVars, root } from './job-args.js';
+import { spawnTimed } from './timed.js';
 
 const TICKS = 100; // USER_HZ
 
@@ -110,36 +111,26 @@ async function profile(
   args: string[],
   cwd: string,
 ): Promise<{ output: string; started: number }> {
-  const time = requireCommand('time', ['time']);
-  const timeFile = join(mkdtempSync(join(tmpdir(), 'bench-time-')), 'time');
+  const { pid, done: finished } = spawnTimed(command, args, cwd);
   const started = Date.now();
-  const child = spawn(time, ['-f', '%U %S', '-o', timeFile, command, ...args], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c) => {
-    output += c;
-  });
-  child.stderr.on('data', (c) => {
-    output += c;
-  });
   const seen = new Map<string, ThreadStat>();
   const names = new Map<number, string>();
   const firstSeen = new Map<number, number>();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let done = false;
-  void exited.then(() => {
-    done = true;
-  });
+  void finished.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
   while (!done) {
-    sample(child.pid as number, seen, names, firstSeen);
+    sample(pid, seen, names, firstSeen);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const code = await exited;
+  const { code, output, user, system } = await finished;
   const seconds = (Date.now() - started) / 1000;
-  const [user, system] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-  rmSync(timeFile, { force: true });
   if (process.env.KQ_BENCH_KEEP)
     writeFileSync(join(cwd === root ? tmpdir() : cwd, 'bench-cpu-output.txt'), output);
   if (code !== 0) throw new Error(`the job failed (exit ${code}):\n${output}`);

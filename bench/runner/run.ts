@@ -8,13 +8,14 @@
 // same job settings as os-autoinst's. Each job: wall time, its phases (from the match times in
 // the job logs) and the CPU time of its whole process tree, QEMU included; the load average
 // next to each. Prints one line per job and a table; figures go to docs/benchmarks.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { requireCommand } from '../../test/env/system.js';
 import { kubeqaJobArgs, osAutoinstVars, root } from './job-args.js';
+import { spawnTimed } from './timed.js';
 
 interface JobRun {
   /** wall time from process start to exit */
@@ -30,34 +31,13 @@ interface JobRun {
 }
 
 /** Runs one job under /usr/bin/time (for the CPU time of the whole process tree). */
-function timed(
+async function timed(
   command: string,
   args: string[],
   cwd: string,
 ): Promise<{ started: number; ended: number; cpu: number; code: number | null; output: string }> {
-  const time = requireCommand('time', ['time']);
-  const timeFile = join(mkdtempSync(join(tmpdir(), 'bench-time-')), 'time');
-  const started = Date.now();
-  return new Promise((done, fail) => {
-    const child = spawn(time, ['-f', '%U %S', '-o', timeFile, command, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c) => {
-      output += c;
-    });
-    child.stderr.on('data', (c) => {
-      output += c;
-    });
-    child.once('error', fail);
-    child.once('exit', (code) => {
-      const ended = Date.now();
-      const [user, system] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-      rmSync(dirname(timeFile), { recursive: true, force: true });
-      done({ started, ended, cpu: (user ?? Number.NaN) + (system ?? Number.NaN), code, output });
-    });
-  });
+  const run = await spawnTimed(command, args, cwd).done;
+  return { ...run, cpu: run.user + run.system };
 }
 
 /** The time of the first log line matching `pattern` (lines start with an ISO timestamp in brackets). */
