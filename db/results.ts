@@ -9,9 +9,8 @@ import { changeJobStates } from './jobs.js';
 
 /** A new token for the runner of this job; only its hash is kept. Returned once. */
 export async function issueJobToken(q: QueryFn, jobId: number): Promise<string> {
-  const token = randomBytes(24).toString('base64url');
-  const rows = await q('update jobs set token_hash = $2 where id = $1 returning id', [jobId, sha256(token)]);
-  if (rows.length === 0) throw new KubeqaError('KQ_ERR_NOT_FOUND', `job ${jobId} does not exist`);
+  const token = newJobToken();
+  await storeJobTokens(q, new Map([[jobId, token]]));
   return token;
 }
 
@@ -32,8 +31,14 @@ export async function storeJobTokens(q: QueryFn, tokens: ReadonlyMap<number, str
       where jobs.id = t.id returning jobs.id`,
     [ids, ids.map((id) => sha256(tokens.get(id) as string))],
   );
-  if (rows.length !== ids.length)
-    throw new KubeqaError('KQ_ERR_NOT_FOUND', `some of jobs ${ids.join(', ')} do not exist`);
+  if (rows.length !== ids.length) {
+    const found = new Set(rows.map((r) => Number(r.id)));
+    const missing = ids.filter((id) => !found.has(id));
+    throw new KubeqaError(
+      'KQ_ERR_NOT_FOUND',
+      missing.length === 1 ? `job ${missing[0]} does not exist` : `jobs ${missing.join(', ')} do not exist`,
+    );
+  }
 }
 
 /** Revokes the tokens of jobs that have ended (done or cancelled); others keep theirs. */
