@@ -107,7 +107,7 @@ export class KubernetesExecutor {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const group of this.createQueue.splice(0))
-      for (const pod of group) this.creating.delete(`${pod.slotId.split('/')[0]}/${pod.name}`);
+      for (const pod of group) this.creating.delete(podKey(pod));
     await this.idle();
     while (this.createsDone.size > 0) await Promise.allSettled([...this.createsDone]);
     await this.sweep;
@@ -295,10 +295,7 @@ export class KubernetesExecutor {
   }
 
   private enqueueCreate(group: PodToCreate[]): void {
-    for (const pod of group) {
-      const [namespace] = pod.slotId.split('/') as [string];
-      this.creating.set(`${namespace}/${pod.name}`, pod.jobIds);
-    }
+    for (const pod of group) this.creating.set(podKey(pod), pod.jobIds);
     this.createQueue.push(group);
     this.startCreates();
   }
@@ -310,10 +307,7 @@ export class KubernetesExecutor {
       const done: Promise<CreateOutcome> = this.createGroup(group).finally(() => {
         this.createsRunning--;
         this.createsDone.delete(done);
-        for (const pod of group) {
-          const [namespace] = pod.slotId.split('/') as [string];
-          this.creating.delete(`${namespace}/${pod.name}`);
-        }
+        for (const pod of group) this.creating.delete(podKey(pod));
         this.startCreates();
       });
       this.createsDone.add(done);
@@ -392,9 +386,7 @@ export class KubernetesExecutor {
         'cannot create the pods of an assignment; handing its jobs back',
       );
       for (const pod of group) {
-        const [namespace] = pod.slotId.split('/') as [string];
-        if (made.includes(pod.slotId))
-          await this.deletePod(`${namespace}/${pod.name}`, pod.jobIds).catch(() => undefined);
+        if (made.includes(pod.slotId)) await this.deletePod(podKey(pod), pod.jobIds).catch(() => undefined);
       }
       const jobIds = group.flatMap((p) => p.jobIds);
       await this.handBack(jobIds, `pod creation failed: ${message}`.slice(0, 1000)).catch((err: Error) =>
@@ -605,6 +597,11 @@ export class KubernetesExecutor {
       );
     }
   }
+}
+
+/** namespace/name of the pod to create (a slot id starts with its namespace). */
+function podKey(pod: PodToCreate): string {
+  return `${pod.slotId.split('/')[0]}/${pod.name}`;
 }
 
 export { ANNOTATION_JOB_IDS };
