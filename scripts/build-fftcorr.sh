@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the needle matcher's FFT correlation addon (worker-image/needles/native: our fftcorr.cc and
-# the vendored pocketfft header, BSD-3-Clause) with node-gyp, and caches it outside the repository
-# keyed by its sources, the Node ABI and the machine, so a fresh clone copies it instead of
-# compiling (about 20 s).
+# Builds the needle matcher's correlation addon (worker-image/needles/native: our fftcorr.cc and
+# sparsecorr.cc, and the vendored pocketfft header, BSD-3-Clause) with node-gyp, and caches it
+# outside the repository keyed by its sources, the Node ABI and the machine, so a fresh clone
+# copies it instead of compiling (about 20 s).
 #   ~/.cache/kubeqa/fftcorr/<sha of the sources>-abi<Node ABI>-<arch>/kubeqa_fftcorr{,_avx2}.node
 # Two builds of the same source: for any x86-64 (SSE2) and for CPUs with AVX2 and FMA (a third
 # faster); the matcher loads the one the CPU runs, from worker-image/needles/native/build/Release/,
@@ -18,7 +18,7 @@ done
 gyp="$root/node_modules/.bin/node-gyp"
 [ -x "$gyp" ] || { say "node_modules/.bin/node-gyp is missing: run npm install first"; exit 1; }
 
-sources=$(cd "$src" && cat binding.gyp fftcorr.cc pocketfft/pocketfft_hdronly.h | sha256sum | cut -c1-16)
+sources=$(cd "$src" && cat binding.gyp ./*.cc ./*.h pocketfft/pocketfft_hdronly.h | sha256sum | cut -c1-16)
 key="${sources}-abi$(node -p process.versions.modules)-$(node -p process.arch)"
 cache="${KUBEQA_CACHE_DIR:-$HOME/.cache/kubeqa}/fftcorr/$key"
 release="$src/build/Release"

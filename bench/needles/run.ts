@@ -1,17 +1,19 @@
 // Needle matching speed, kubeqa vs os-autoinst's tinycv, on the same real screenshots and needle:
 //   npx tsx bench/needles/run.ts [repeat]
-// Per check: one area (184×18) with margin 50, and a whole-screen search (exact — by FFT, and as
-// before by OpenCV's matchTemplate — and verdict-only as the runner asks before the deadline; and
-// several needles on one screen, as at the deadline); each on a screen where
-// the area is where the needle recorded it (the usual case once the screen is there) and on one
-// where it is not (a search is needed). tinycv is timed inside perl (search_needle on a fresh copy
-// of the loaded screen, minus the copy), ours in-process (engine) and through the worker thread
-// the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too. Wall-clock figures are
-// medians of 5 batches; CPU figures are process CPU time (user + system, all threads: OpenCV may
-// use two) per check, steadier than wall-clock on a loaded machine.
+// Per check: one area (184×18) with margin 50, and a whole-screen search (exact — by the addon's
+// FFT or sparse search, and as before by OpenCV's matchTemplate — and verdict-only as the runner
+// asks before the deadline; and several needles on one screen, as at the deadline); each on a
+// screen where the area is where the needle recorded it (the usual case once the screen is there)
+// and on one where it is not (a search is needed); and a second area that is not there, with
+// text around it instead of a flat window. tinycv is timed inside perl (search_needle on a fresh
+// copy of the loaded screen, minus the copy), ours in-process (engine) and through the worker
+// thread the runner uses (matcher). PNG decode/encode per 1024×768 screenshot too. Wall-clock
+// figures are medians of 5 batches; CPU figures are process CPU time (user + system, all
+// threads) per check, steadier than wall-clock on a loaded machine.
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import type { Needle } from '../../domain/needles/types.js';
 import { NEEDLE_DIR, SCREEN_DIR } from '../../test/needles/fixture-needles.js';
 import { tinycvBench } from '../../test/needles/tinycv.js';
 import { MatchEngine } from '../../worker-image/needles/engine.js';
@@ -68,7 +70,7 @@ async function timeAsync(times: number, body: () => Promise<unknown>): Promise<n
 }
 
 /** tinycv's figures: median of 3 runs of the perl benchmark. */
-function tinycvMedian(path: string): ReturnType<typeof tinycvBench> {
+function tinycvMedian(path: string, needle: Needle): ReturnType<typeof tinycvBench> {
   const runs = [0, 1, 2].map(() => tinycvBench(path, needle, MARGIN, Math.trunc(repeat / 2)));
   const pick = (key: keyof (typeof runs)[0]) => median(runs.map((r) => r[key]));
   return {
@@ -103,20 +105,27 @@ const cases = [
 const frames = new Map(
   cases.map(([name]) => [name, decodePng(readFileSync(join(SCREEN_DIR, `${name}.png`)))]),
 );
+/**
+ * The title's window on the location screen is nearly flat (one dark gray); a second area that
+ * is not there has text all around it: the language list's "English" row (360×16) on the
+ * location screen's country list. One-area checks only.
+ */
+const textAround = needles.find((n) => n.name === 'di-language-english')!;
+const textAroundSpec = { pngPath: textAround.pngPath, areas: textAround.areas };
 const wholeTimes = Math.max(10, Math.trunc(repeat / 10));
 
 // Phase 1: tinycv, and our engine in this thread (OpenCV's binding may live in one thread at a
 // time, so the engine is closed before the matcher's worker loads it in phase 2).
 // Results of an unchanged screen are not reused here: every check searches.
 const engine = new MatchEngine(300, false);
-engine.preload([spec]);
-/** The engine before the FFT search: every exact search by OpenCV's matchTemplate. */
+engine.preload([spec, textAroundSpec]);
+/** The engine before the addon's searches: every exact search by OpenCV's matchTemplate. */
 const byMatchTemplate = new MatchEngine(300, false, undefined, false);
-byMatchTemplate.preload([spec]);
+byMatchTemplate.preload([spec, textAroundSpec]);
 for (const [screenName, what] of cases) {
   const path = join(SCREEN_DIR, `${screenName}.png`);
   const frame = frames.get(screenName)!;
-  const theirs = tinycvMedian(path);
+  const theirs = tinycvMedian(path, needle);
   for (const [full, verdictOnly] of [
     [false, false],
     [false, true],
@@ -147,6 +156,24 @@ for (const [screenName, what] of cases) {
       engineCpu: oursCpu,
       similarity: `${bounded ? '≤ ' : ''}${similarity.toFixed(3)} / ${theirSim.toFixed(3)}`,
     });
+    if (!full && !verdictOnly && what === 'area not there') {
+      // the same exact search by OpenCV's matchTemplate (the engine before the addon's searches)
+      let before = 0;
+      const mt = time(repeat, () => {
+        const band = bandFor(frame, [needle], false);
+        before = byMatchTemplate.match(band, [spec], margins)[0]![0]!.similarity;
+      });
+      rows.push({
+        check: `one area, margin ${MARGIN}, exact, by matchTemplate (the engine before the sparse search)`,
+        screen: `${screenName} (${what})`,
+        tinycv: tinycvMs,
+        engine: mt,
+        matcher: Number.NaN,
+        tinycvCpu,
+        engineCpu: lastCpu,
+        similarity: `${before.toFixed(3)} / ${theirSim.toFixed(3)}`,
+      });
+    }
     if (full && !verdictOnly) {
       // the same exact search by OpenCV's matchTemplate (the engine before the FFT search)
       let before = 0;
@@ -277,7 +304,39 @@ for (const [screenName, what] of cases) {
     });
   }
 }
+{
+  // one area that is not there, with text all around its window (not flat: no sparse search)
+  const screenName = 'di-location';
+  const frame = frames.get(screenName)!;
+  const theirs = tinycvMedian(join(SCREEN_DIR, `${screenName}.png`), textAround);
+  const margins = () => MARGIN;
+  for (const [label, subject, verdictOnly] of [
+    ['exact', engine, false],
+    ['verdict only', engine, true],
+    ['exact, by matchTemplate (the engine before)', byMatchTemplate, false],
+  ] as const) {
+    let similarity = 0;
+    let bounded = false;
+    const ours = time(repeat, () => {
+      const band = bandFor(frame, [textAround], false);
+      const result = subject.match(band, [textAroundSpec], margins, { verdictOnly })[0]![0]!;
+      similarity = result.similarity;
+      bounded = result.bounded === true;
+    });
+    rows.push({
+      check: `one area (360×16), margin ${MARGIN}, ${label}`,
+      screen: `${screenName} (area not there, text around it)`,
+      tinycv: theirs.area - theirs.copy,
+      engine: ours,
+      matcher: Number.NaN,
+      tinycvCpu: theirs.area_cpu - theirs.copy_cpu,
+      engineCpu: lastCpu,
+      similarity: `${bounded ? '≤ ' : ''}${similarity.toFixed(3)} / ${theirs.area_similarity.toFixed(3)}`,
+    });
+  }
+}
 console.error('FFT searches:', JSON.stringify(engine.fftStats));
+console.error('sparse searches:', JSON.stringify(engine.sparseStats));
 engine.close();
 byMatchTemplate.close();
 

@@ -1,8 +1,10 @@
 // The matching engine's shortcuts give the answers of the plain way, on the real fixture screens
 // and needles: the part of the screen copied for a check (only the rows and columns its windows
-// need) decides nothing, and an ordinary check's positions scanned in JavaScript pick the same
-// position as OpenCV's threshold and distance search. OpenCV runs in this test's own process
-// (vitest's forks pool), so the engine is used directly, without the matcher's worker.
+// need) decides nothing; without the addon's searches (test/needles/fft.test.ts compares those
+// with matchTemplate), an ordinary check's positions scanned in JavaScript pick the same position
+// as OpenCV's threshold and distance search, and verdict-only checks ruled out by the bounds'
+// prefilter get the exact search's verdicts. OpenCV runs in this test's own process (vitest's
+// forks pool), so the engine is used directly, without the matcher's worker.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,7 @@ import { movedScreen, NEEDLE_DIR, SCREEN_DIR } from './fixture-needles.js';
 const SCREENS = ['di-language', 'di-language-down', 'di-location', 'di-keyboard', 'busybox-shell'];
 
 let needles: Needle[];
+/** Every search by matchTemplate (no addon), its result scanned in JavaScript. */
 let engine: MatchEngine;
 /** The same engine without the JavaScript scan: OpenCV finds the near positions. */
 let plain: MatchEngine;
@@ -23,8 +26,8 @@ const frames = new Map<string, Frame>();
 
 beforeAll(async () => {
   needles = await loadNeedleDir(NEEDLE_DIR);
-  engine = new MatchEngine(300, false);
-  plain = new MatchEngine(300, false, 0);
+  engine = new MatchEngine(300, false, undefined, false);
+  plain = new MatchEngine(300, false, 0, false);
   for (const name of SCREENS) frames.set(name, decodePng(readFileSync(join(SCREEN_DIR, `${name}.png`))));
   // the location screen moved 3 px right and 7 px down: its areas are found off their recorded
   // position
@@ -128,5 +131,34 @@ describe('positions of an ordinary check scanned in JavaScript', () => {
         expect(scanned[0]![0]).toEqual({ area: 0, x: 602, y: 340, similarity: 1 });
       }
     }
+  });
+});
+
+describe('verdict-only checks without the addon (the bounds’ prefilter)', () => {
+  it('give every ordinary check the exact search’s verdict; passes are identical', () => {
+    let bounded = 0;
+    for (const [name, frame] of frames) {
+      for (const needle of needles) {
+        const band = bandFor(frame, [needle], false);
+        const quick = engine.match(band, [spec(needle)], ordinary, { verdictOnly: true })[0]!;
+        const exact = plain.match(band, [spec(needle)], ordinary)[0]!;
+        quick.forEach((q, k) => {
+          const e = exact[k]!;
+          const area = needle.areas[q.area]!;
+          const where = `${needle.name} on ${name}, area ${q.area}`;
+          if (q.bounded) {
+            bounded++;
+            // an upper bound, below the level, of an area that fails
+            expect(q.similarity, where).toBeGreaterThanOrEqual(e.similarity);
+            expect(q.similarity, where).toBeLessThan(area.match / 100);
+            expect(e.similarity, where).toBeLessThan(area.match / 100);
+          } else {
+            expect(q, where).toEqual(e);
+          }
+        });
+      }
+    }
+    // the prefilter really decided (most failing checks end there)
+    expect(bounded).toBeGreaterThan(10);
   });
 });

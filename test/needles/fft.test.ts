@@ -1,8 +1,9 @@
-// The exact whole-screen search by FFT correlation (worker-image/needles/fftcorr.ts and
-// native/fftcorr.cc) against OpenCV's matchTemplate, on the real fixture screens and needles: the
-// same position and similarity for every needle on every screen (areas present, moved and absent);
-// the addon's candidates checked by brute force on real pixels; and a missing or broken addon
-// failing with the install hint. OpenCV runs in this test's own process (vitest's forks pool).
+// The addon's exact searches (worker-image/needles/fftcorr.ts; native/fftcorr.cc by FFT and
+// native/sparsecorr.cc by sparse correlation) against OpenCV's matchTemplate, on the real fixture
+// screens and needles: the same position and similarity for every needle on every screen (areas
+// present, moved and absent), whole-screen and ordinary windows; the addon's candidates and errors
+// checked by brute force; and a missing or broken addon failing with the install hint. OpenCV
+// runs in this test's own process (vitest's forks pool).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,10 @@ import {
   loadFftCorr,
   roundingBound,
 } from '../../worker-image/needles/fftcorr.js';
-import { createMatcher, decodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
+import { createMatcher, decodePng, encodePng, loadNeedleDir } from '../../worker-image/needles/index.js';
 import { bandFor } from '../../worker-image/needles/matcher.js';
 import { loadOpenCV, withMats } from '../../worker-image/needles/opencv.js';
+import { effectiveMargin, similarityFromMse } from '../../worker-image/needles/scoring.js';
 import { movedScreen, NEEDLE_DIR, SCREEN_DIR } from './fixture-needles.js';
 
 const SCREENS = [
@@ -31,7 +33,7 @@ const SCREENS = [
 ];
 
 let needles: Needle[];
-/** Exact large searches by FFT (the default). */
+/** Exact searches by the addon, sparse or FFT (the default). */
 let byFft: MatchEngine;
 /** Every exact search by OpenCV's matchTemplate. */
 let byMatchTemplate: MatchEngine;
@@ -39,6 +41,8 @@ const frames = new Map<string, Frame>();
 const everywhere = () => Number.POSITIVE_INFINITY;
 const spec = (n: Needle) => ({ pngPath: n.pngPath, areas: n.areas });
 const byName = (name: string) => needles.find((n) => n.name === name)!;
+/** Needle images made by the tests. */
+const scratch = mkdtempSync(join(tmpdir(), 'kubeqa-fft-test-'));
 
 beforeAll(async () => {
   needles = await loadNeedleDir(NEEDLE_DIR);
@@ -52,6 +56,7 @@ beforeAll(async () => {
 afterAll(() => {
   byFft?.close();
   byMatchTemplate?.close();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 /** The squared error of a needle's area at a screen position, by OpenCV (gray, blurred, whole images). */
@@ -68,43 +73,74 @@ function exactError(frame: Frame, needle: Needle, area: NeedleArea, x: number, y
   });
 }
 
-describe('the exact whole-screen search by FFT', () => {
-  it('finds the position and similarity matchTemplate finds, for every needle on every screen', () => {
-    const results: AreaResult[] = [];
-    let ties = 0;
-    for (const [name, frame] of frames) {
-      for (const needle of needles) {
-        const band = bandFor(frame, [needle], true);
-        const fft = byFft.match(band, [spec(needle)], everywhere)[0]!;
-        const theirs = byMatchTemplate.match(band, [spec(needle)], everywhere)[0]!;
-        const where = `${needle.name} on ${name}`;
+/**
+ * Every needle on every screen by the addon and by matchTemplate: the same similarities, and the
+ * same positions but among exactly equal errors. Returns the addon's results and those ties.
+ */
+function compareWithMatchTemplate(wholeBand: boolean, margins: (area: NeedleArea) => number) {
+  const results: AreaResult[] = [];
+  let ties = 0;
+  for (const [name, frame] of frames) {
+    for (const needle of needles) {
+      const band = bandFor(frame, [needle], wholeBand);
+      const fft = byFft.match(band, [spec(needle)], margins)[0]!;
+      const theirs = byMatchTemplate.match(band, [spec(needle)], margins)[0]!;
+      const where = `${needle.name} on ${name}`;
+      expect(
+        fft.map((r) => r.similarity),
+        where,
+      ).toEqual(theirs.map((r) => r.similarity));
+      fft.forEach((ours, k) => {
+        const other = theirs[k]!;
+        if (ours.x === other.x && ours.y === other.y) return;
+        // Another position only where the errors are exactly equal: matchTemplate's float
+        // rounding then decides which of the equal positions it restarts its collection from
+        // (tinycv restarts on any strictly smaller value); the exact errors keep the nearest.
+        const area = needle.areas[ours.area]!;
         expect(
-          fft.map((r) => r.similarity),
+          needle.areas.some((a) => a.type === 'exclude'),
           where,
-        ).toEqual(theirs.map((r) => r.similarity));
-        fft.forEach((ours, k) => {
-          const other = theirs[k]!;
-          if (ours.x === other.x && ours.y === other.y) return;
-          // Another position only where the errors are exactly equal: matchTemplate's float
-          // rounding then decides which of the equal positions it restarts its collection from
-          // (tinycv restarts on any strictly smaller value); the exact errors keep the nearest.
-          const area = needle.areas[ours.area]!;
-          expect(
-            needle.areas.some((a) => a.type === 'exclude'),
-            where,
-          ).toBe(false);
-          expect(exactError(frame, needle, area, ours.x, ours.y), where).toBe(
-            exactError(frame, needle, area, other.x, other.y),
-          );
-          ties++;
-        });
-        results.push(...fft);
-      }
+        ).toBe(false);
+        expect(exactError(frame, needle, area, ours.x, ours.y), where).toBe(
+          exactError(frame, needle, area, other.x, other.y),
+        );
+        ties++;
+      });
+      results.push(...fft);
     }
+  }
+  return { results, ties };
+}
+
+describe('the exact searches by the addon', () => {
+  it('find on ordinary windows the position and similarity matchTemplate finds, for every needle on every screen', () => {
+    const sparse = byFft.sparseStats.searches;
+    const fft = byFft.fftStats.searches;
+    // the runner's ordinary check (the needle's margin, widened as openQA does), and margin 50
+    for (const [wholeBand, margins] of [
+      [false, (area: NeedleArea) => effectiveMargin(area.margin, false)],
+      [true, () => 50],
+    ] as const) {
+      const { results, ties } = compareWithMatchTemplate(wholeBand, margins);
+      // ties (another of exactly equal positions) come from flat windows, where every position
+      // is equal and matchTemplate's float rounding decides; most positions are the same
+      expect(ties).toBeLessThan(results.length / 4);
+      expect(results.some((r) => r.similarity < 0.5)).toBe(true);
+      expect(results.some((r) => r.similarity === 1)).toBe(true);
+    }
+    // both searches decided some of them (flat windows sparsely, the others by FFT)
+    expect(byFft.sparseStats.searches).toBeGreaterThan(sparse);
+    expect(byFft.fftStats.searches).toBeGreaterThan(fft);
+    expect(byFft.fftStats.roundingExceeded).toBe(0);
+  });
+
+  it('find on the whole screen the position and similarity matchTemplate finds, for every needle on every screen', () => {
+    const before = { ...byFft.fftStats };
+    const { results, ties } = compareWithMatchTemplate(true, everywhere);
     expect(ties).toBeLessThanOrEqual(2);
     // the FFT decided (no fallback), within its rounding bound, on present and absent areas
-    expect(byFft.fftStats.searches).toBeGreaterThanOrEqual(40);
-    expect(byFft.fftStats.tooManyCandidates).toBe(0);
+    expect(byFft.fftStats.searches - before.searches).toBeGreaterThanOrEqual(40);
+    expect(byFft.fftStats.tooManyCandidates).toBe(before.tooManyCandidates);
     expect(byFft.fftStats.roundingExceeded).toBe(0);
     expect(byFft.fftStats.worstRounding).toBeLessThan(0.5);
     expect(results.some((r) => r.similarity < 0.5)).toBe(true);
@@ -131,21 +167,68 @@ describe('the exact whole-screen search by FFT', () => {
     expect(together).toEqual(alone);
   });
 
-  it('hands many equally good positions to matchTemplate, with the same answer', () => {
-    // A black screen but for one bright pixel at the recorded corner of a black 40×20 area: every
-    // position not covering it has error 0, so far too many are near the minimum for the exact
-    // comparison; matchTemplate's way decides (the nearest, first in scan order: 2 px right).
+  /** A black screen but for one bright pixel at the recorded corner of a black 40×20 area. */
+  function flatScreen() {
     const needle = byName('busybox-shell');
     const area = { ...needle.areas[0]!, xpos: 600, ypos: 340, width: 40, height: 20 };
     const flat = { ...needle, areas: [area] };
     const frame: Frame = { width: 720, height: 400, channels: 3, data: new Uint8Array(720 * 400 * 3) };
     frame.data.fill(200, (340 * 720 + 600) * 3, (340 * 720 + 601) * 3);
-    const before = byFft.fftStats.tooManyCandidates;
+    return { flat, frame };
+  }
+
+  it('search a flat window sparsely, with matchTemplate’s answer', () => {
+    // Every position not covering the bright pixel has error 0: far too many near the minimum for
+    // the FFT's candidates, few non-zero pixels for the sparse search, which goes first. The
+    // nearest good position: 2 px right, the first in scan order of the two 2 px away.
+    const { flat, frame } = flatScreen();
+    const sparse = byFft.sparseStats.searches;
+    const fft = byFft.fftStats.searches;
     const band = bandFor(frame, [flat], true);
     const found = byFft.match(band, [spec(flat)], everywhere);
-    expect(byFft.fftStats.tooManyCandidates).toBe(before + 1);
+    expect(byFft.sparseStats.searches).toBe(sparse + 1);
+    expect(byFft.fftStats.searches).toBe(fft);
     expect(found).toEqual(byMatchTemplate.match(band, [spec(flat)], everywhere));
     expect(found[0]![0]).toEqual({ area: 0, x: 602, y: 340, similarity: 1 });
+  });
+
+  it('hand a window the FFT gives up on (near-equal positions) to the sparse search', () => {
+    // The needle: black, but for a white 5×8 block in its 40×20 area; the screen: black, but for a
+    // grey 200×100 block far away. Every position off the grey block has the same error (the white
+    // block's), so the FFT gives up; both the template's and the screen's non-zero pixels are too
+    // many for the sparse search to go first (its cost above the FFT's), few enough once the FFT
+    // gave up. The recorded position is among the best: taken.
+    const image: Frame = { width: 720, height: 400, channels: 3, data: new Uint8Array(720 * 400 * 3) };
+    for (let y = 345; y < 353; y++) image.data.fill(255, (y * 720 + 615) * 3, (y * 720 + 620) * 3);
+    const pngPath = join(scratch, 'white-block.png');
+    writeFileSync(pngPath, encodePng(image));
+    const area: NeedleArea = {
+      xpos: 600,
+      ypos: 340,
+      width: 40,
+      height: 20,
+      type: 'match',
+      match: 96,
+      margin: 50,
+    };
+    const needle = { ...byName('busybox-shell'), pngPath, areas: [area] };
+    const frame: Frame = { width: 720, height: 400, channels: 3, data: new Uint8Array(720 * 400 * 3) };
+    for (let y = 20; y < 120; y++) frame.data.fill(100, (y * 720 + 20) * 3, (y * 720 + 220) * 3);
+    const sparse = byFft.sparseStats.searches;
+    const declined = byFft.sparseStats.declined;
+    const gaveUp = byFft.fftStats.tooManyCandidates;
+    const band = bandFor(frame, [needle], true);
+    const found = byFft.match(band, [spec(needle)], everywhere)[0]![0]!;
+    expect(byFft.sparseStats.declined).toBe(declined + 1);
+    expect(byFft.fftStats.tooManyCandidates).toBe(gaveUp + 1);
+    expect(byFft.sparseStats.searches).toBe(sparse + 1);
+    const error = exactError(frame, needle, area, 600, 340);
+    expect(error).toBeGreaterThan(0);
+    expect(found).toEqual({ area: 0, x: 600, y: 340, similarity: similarityFromMse(error / 800) });
+    // matchTemplate: the same similarity (its float rounding may pick another of the equal positions)
+    const theirs = byMatchTemplate.match(band, [spec(needle)], everywhere)[0]![0]!;
+    expect(theirs.similarity).toBe(found.similarity);
+    expect(exactError(frame, needle, area, theirs.x, theirs.y)).toBe(error);
   });
 });
 
@@ -242,6 +325,98 @@ describe('the FFT addon’s candidates', () => {
       }
     },
   );
+});
+
+describe('the sparse search (native/sparsecorr.cc)', () => {
+  /** A deterministic pseudo-random sequence in [0, 1). */
+  function random(seed: number) {
+    let state = seed;
+    return () => {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      return state / 0x80000000;
+    };
+  }
+
+  const variants = cpuHasAvx2() ? (['baseline', 'avx2'] as const) : (['baseline'] as const);
+  it.each(variants)(
+    'gives the exact error at every position, summed from either side (brute force, %s build)',
+    (variant) => {
+      const fft = loadFftCorr(fftcorrAddonPath(variant));
+      const from = { template: 0, window: 0 };
+      for (let trial = 0; trial < 120; trial++) {
+        const r = random(trial + 1);
+        // a window in a wider region (stride, offsets), mostly one gray value with some noise
+        const width = 20 + Math.floor(r() * 60);
+        const height = 10 + Math.floor(r() * 40);
+        const stride = width + Math.floor(r() * 10);
+        const x0 = Math.floor(r() * (stride - width + 1));
+        const y0 = Math.floor(r() * 5);
+        const tw = 1 + Math.floor(r() * Math.min(width, 30));
+        const th = 1 + Math.floor(r() * Math.min(height, 20));
+        const background = Math.floor(r() * 256);
+        const density = r();
+        const pixels = new Uint8Array(stride * (y0 + height)).map(() =>
+          r() < density ? Math.floor(r() * 256) : background,
+        );
+        const templateBackground = Math.floor(r() * 256);
+        const templateDensity = r();
+        const template = new Uint8Array(tw * th).map(() =>
+          r() < templateDensity ? Math.floor(r() * 256) : templateBackground,
+        );
+        const slack = Math.floor(r() * 3) * 50_000;
+        const found = fft.sparseSearch(pixels, stride, x0, y0, width, height, template, tw, th, 1e12, slack)!;
+        from[found.from]++;
+        const cols = width - tw + 1;
+        const rows = height - th + 1;
+        const exact = new Float64Array(cols * rows);
+        for (let y = 0; y < rows; y++) {
+          for (let x = 0; x < cols; x++) {
+            let sum = 0;
+            for (let j = 0; j < th; j++) {
+              for (let i = 0; i < tw; i++) {
+                const d = pixels[(y0 + y + j) * stride + x0 + x + i]! - template[j * tw + i]!;
+                sum += d * d;
+              }
+            }
+            exact[y * cols + x] = sum;
+          }
+        }
+        const min = Math.min(...exact);
+        const near = [...exact.keys()].filter((p) => exact[p]! <= min + slack);
+        const label = `trial ${trial}`;
+        expect(found.min, label).toBe(min);
+        expect([...found.positions], label).toEqual(near);
+        expect([...found.values], label).toEqual(near.map((p) => exact[p]));
+      }
+      // both ways of summing the correlation were taken
+      expect(from.template).toBeGreaterThan(10);
+      expect(from.window).toBeGreaterThan(10);
+    },
+  );
+
+  it('declines a search that would cost more than allowed, and refuses what it cannot sum', () => {
+    const fft = loadFftCorr();
+    const pixels = new Uint8Array(100 * 50).map((_, i) => (i * 7919) % 251);
+    const template = new Uint8Array(20 * 10).map((_, i) => (i * 31) % 256);
+    // every pixel differs from the most common value on both sides: about 200 × 81 × 41 work
+    expect(fft.sparseSearch(pixels, 100, 0, 0, 100, 50, template, 20, 10, 1_000, 10)).toBeNull();
+    expect(fft.sparseSearch(pixels, 100, 0, 0, 100, 50, template, 20, 10, 1e9, 10)).not.toBeNull();
+    // the right two corners lit on a black window: 2 × 200 multiply-adds at most (a pixel meets at
+    // most 20 × 10 positions), but each corner is covered by one position only, so 2 exactly:
+    // counted once the plain product is over the limit
+    const corners = new Uint8Array(100 * 50);
+    for (const i of [99, 49 * 100 + 99]) corners[i] = 255;
+    const cornersFound = fft.sparseSearch(corners, 100, 0, 0, 100, 50, template, 20, 10, 399, 10);
+    expect(cornersFound).toMatchObject({ from: 'window', work: 2 });
+    const big = new Uint8Array(200 * 200);
+    for (const call of [
+      () => fft.sparseSearch(big, 200, 0, 0, 200, 200, big, 200, 166, 1e12, 10), // 33,200 pixels
+      () => fft.sparseSearch(pixels, 100, 0, 0, 100, 50, template, 20, 60, 1e12, 10), // taller than the window
+      () => fft.sparseSearch(pixels, 100, 10, 0, 100, 50, template, 20, 10, 1e12, 10), // past the row
+    ]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'KQ_ERR_FFTCORR' }));
+    }
+  });
 });
 
 describe('a missing or broken FFT addon', () => {

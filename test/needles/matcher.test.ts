@@ -200,8 +200,7 @@ describe('verdict-only checks (before the deadline)', () => {
   const screenNames = ['di-language', 'di-language-down', 'di-location', 'di-keyboard', 'busybox-shell'];
 
   for (const fullSearch of [true, false]) {
-    it(`give every ${fullSearch ? 'whole-screen' : 'ordinary'} check the same verdict as the exact search; passes are identical`, async () => {
-      let boundedAreas = 0;
+    it(`give every ${fullSearch ? 'whole-screen' : 'ordinary'} check the exact search's answer`, async () => {
       for (const name of screenNames) {
         for (const needle of needles) {
           // quick first: an exact result of the same screen would be reused by the quick check
@@ -210,26 +209,11 @@ describe('verdict-only checks (before the deadline)', () => {
           expect(quick.ok, `${needle.name} on ${name}`).toBe(exact.ok);
           const exactAreas = exact.ok ? exact.areas : exact.candidates[0]!.areas;
           const quickAreas = quick.ok ? quick.areas : quick.candidates[0]!.areas;
-          quickAreas.forEach((q, i) => {
-            const e = exactAreas[i]!;
-            if (q.bounded) {
-              boundedAreas++;
-              // an upper bound, below the level
-              expect(q.similarity).toBeGreaterThanOrEqual(e.similarity);
-              expect(q.similarity).toBeLessThan(q.required);
-              expect(e.similarity).toBeLessThan(e.required);
-            } else {
-              expect(q, `${needle.name} on ${name}, area ${i}`).toEqual(e);
-            }
-          });
+          // The addon's searches (sparse, FFT) are exact and cheaper than the bounds' prefilter,
+          // so they answer these too: no bounded similarity. The prefilter, used without the
+          // addon, is tested in engine.test.ts.
+          expect(quickAreas, `${needle.name} on ${name}`).toEqual(exactAreas);
         }
-      }
-      if (fullSearch) {
-        // whole-screen windows go to the FFT search, exact and cheaper than the bounds
-        expect(boundedAreas).toBe(0);
-      } else {
-        // the quick path really ran (most failing checks end there)
-        expect(boundedAreas).toBeGreaterThan(10);
       }
     });
   }

@@ -23,6 +23,7 @@ import {
 import { type CV, loadOpenCV, type Mat, withMats } from './opencv.js';
 import { survivingPositions } from './prefilter.js';
 import { pickNearestGood, type SearchWindow, searchWindow, similarityFromMse } from './scoring.js';
+import { searchPlan } from './search-plan.js';
 
 /** The rectangle `left … left + cols` × `top … top + rows` of a screen, packed RGB(A) rows. */
 export interface ScreenBand {
@@ -97,14 +98,14 @@ interface Template {
   pixels: Uint8Array;
 }
 
-/**
- * Exact searches of windows with at least this many template positions correlate by FFT
- * (./fftcorr.ts) instead of OpenCV's matchTemplate: a whole-screen search has about 600,000.
- */
-const FFT_MIN_POSITIONS = 65_536;
-
 /** More candidates than this near the FFT's minimum (flat templates): matchTemplate decides. */
 const FFT_MAX_CANDIDATES = 4_096;
+
+/**
+ * The sparse search returns every position within this of the minimum: 10 (tinycv's "near the
+ * minimum") and two float32 roundings of errors below 2³¹ (tinycv compares float32 errors).
+ */
+const SPARSE_SLACK = 10 + 2 * 128;
 
 /** Template spectra kept (about 3 MB each at 1024×768). */
 const TEMPLATE_SPECTRA_KEPT = 32;
@@ -262,6 +263,8 @@ export class MatchEngine {
   private readonly spareSpectra = new Map<number, Float32Array[]>();
   /** Template spectra by template and FFT size, least recently used first. */
   private readonly templateSpectra = new Map<string, TemplateSpectrum>();
+  /** How many exact searches of smaller windows were summed sparsely, and how many were not. */
+  readonly sparseStats = { searches: 0, fromTemplate: 0, declined: 0 };
   /** How many FFT searches were handed to matchTemplate (too many near-ties, rounding check). */
   readonly fftStats = {
     searches: 0,
@@ -283,6 +286,9 @@ export class MatchEngine {
     useFft = true,
   ) {
     this.fft = useFft ? loadFftCorr() : undefined;
+    // OpenCV's parallel loops (gray conversion, blur) cost more CPU than they save on a check's
+    // windows, and the guest's QEMU threads want the other cores: one thread (docs/needles.md).
+    this.cv.setNumThreads(1);
   }
 
   /** Results of the last full search, if the part of the screen it covered is unchanged. */
@@ -534,21 +540,20 @@ export class MatchEngine {
       };
       const recordedInside =
         w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
-      // the FFT search is exact and cheaper than the bounds' prefilter where it applies
-      const byFft = this.fft !== undefined && positions >= FFT_MIN_POSITIONS;
-      if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS && !byFft) {
+      // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
+      if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
+      // the addon's searches are exact, and cheaper than the bounds' prefilter where they apply
+      if (this.fft) {
+        const found = this.addonSearch(this.fft, scene, ring, templateEntry, area, w, recordedInside);
+        if (found) return found;
+      }
+      if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
         const quick = this.verdictSearch(scene, ring, templatePixels, area, w, verdictLevel, recordedInside);
         if (quick) return quick;
       }
       // scene coordinates of the window inside the prepared region
       const ox = w.left - ring.x;
       const oy = w.top - ring.y;
-      // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
-      if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
-      if (this.fft && byFft) {
-        const found = this.fftSearch(this.fft, scene, ring, templateEntry, area, w, recordedInside);
-        if (found) return found;
-      }
 
       const region = keep(scene.getRegion(new cv.Rect(ox, oy, w.right - w.left, w.bottom - w.top)));
       const result = keep(region.matchTemplate(template, cv.TM_SQDIFF));
@@ -613,14 +618,11 @@ export class MatchEngine {
   }
 
   /**
-   * The exact search of a large window by FFT correlation: the rounded errors at every position
-   * select the candidates (within 10 + twice the rounding bound of the rounded minimum, so every
-   * position within 10 of the true minimum is among them); their exact errors, summed from the
-   * pixels, decide as matchTemplate's result would (the good position nearest the recorded one),
-   * and give the similarity. Undefined (search with matchTemplate) when too many positions are
-   * near-equal or the measured rounding exceeds half the assumed bound.
+   * The exact search by the addon, as ./search-plan.ts decides from the sizes: sparse where few
+   * pixels differ from the most common gray value, else by FFT, else sparse when the FFT gave up
+   * on near-equal positions. Undefined: search with matchTemplate.
    */
-  private fftSearch(
+  private addonSearch(
     fft: FftCorrAddon,
     scene: Mat,
     ring: Ring,
@@ -629,6 +631,41 @@ export class MatchEngine {
     w: SearchWindow,
     recordedInside: boolean,
   ): Found | undefined {
+    const winW = w.right - w.left;
+    const winH = w.bottom - w.top;
+    let fftW = fft.fftSize(winW);
+    while (fftW % 2 !== 0) fftW = fft.fftSize(fftW + 1); // the real FFT wants an even width
+    const fftSize = { width: fftW, height: fft.fftSize(winH) };
+    const plan = searchPlan({ width: winW, height: winH }, area, fftSize);
+    const sparse = (maxWork: number) =>
+      maxWork > 0
+        ? this.sparseSearch(fft, maxWork, scene, ring, template, area, w, recordedInside)
+        : undefined;
+    const first = sparse(plan.sparseFirst);
+    if (first || !plan.fft) return first;
+    const found = this.fftSearch(fft, fftSize, scene, ring, template, area, w, recordedInside);
+    if (found === 'near-ties') return sparse(plan.sparseAfterFft);
+    return found === 'rounding' ? undefined : found;
+  }
+
+  /**
+   * The exact search of a window by FFT correlation: the rounded errors at every position select
+   * the candidates (within 10 + twice the rounding bound of the rounded minimum, so every position
+   * within 10 of the true minimum is among them); their exact errors, summed from the pixels,
+   * decide as matchTemplate's result would (the good position nearest the recorded one), and give
+   * the similarity. Gives up with 'near-ties' when too many positions are near-equal (a flat
+   * window), with 'rounding' when the measured rounding exceeds half the assumed bound.
+   */
+  private fftSearch(
+    fft: FftCorrAddon,
+    fftSize: { width: number; height: number },
+    scene: Mat,
+    ring: Ring,
+    template: Template,
+    area: NeedleArea,
+    w: SearchWindow,
+    recordedInside: boolean,
+  ): Found | 'near-ties' | 'rounding' {
     const { width, height } = area;
     const pixels = this.scenePixels(scene);
     const stride = scene.cols;
@@ -636,13 +673,7 @@ export class MatchEngine {
     const y0 = w.top - ring.y;
     const winW = w.right - w.left;
     const winH = w.bottom - w.top;
-    const even = (n: number) => {
-      let m = fft.fftSize(n);
-      while (m % 2 !== 0) m = fft.fftSize(m + 1);
-      return m;
-    };
-    const fftW = even(winW);
-    const fftH = fft.fftSize(winH);
+    const { width: fftW, height: fftH } = fftSize;
     if (this.sceneSpectra?.scene !== scene) {
       for (const old of this.sceneSpectra?.byWindow.values() ?? []) {
         const spares = this.spareSpectra.get(old.spectrum.length) ?? [];
@@ -696,7 +727,7 @@ export class MatchEngine {
     );
     if (!found) {
       this.fftStats.tooManyCandidates++;
-      return undefined;
+      return 'near-ties';
     }
     this.fftStats.worstRounding = Math.max(this.fftStats.worstRounding, found.maxError / bound);
     this.fftStats.mostCandidates = Math.max(this.fftStats.mostCandidates, found.positions.length);
@@ -706,18 +737,79 @@ export class MatchEngine {
         { measured: found.maxError, bound, area: { width, height }, window: { winW, winH } },
         'FFT rounding above the assumed bound: this search falls back to matchTemplate',
       );
-      return undefined;
+      return 'rounding';
     }
-    const cols = winW - width + 1;
+    return this.pickCandidate(found, pixels, stride, ring, template, area, w, recordedInside);
+  }
+
+  /**
+   * The position tinycv would take from a search's candidates (every position within 10 of the
+   * minimum, with its exact error), and its similarity.
+   */
+  private pickCandidate(
+    candidates: { positions: Int32Array; values: Float64Array },
+    pixels: Uint8Array,
+    stride: number,
+    ring: Ring,
+    template: Template,
+    area: NeedleArea,
+    w: SearchWindow,
+    recordedInside: boolean,
+  ): Found {
+    const { width, height } = area;
+    const cols = w.right - w.left - width + 1;
     const atRecorded = recordedInside
       ? squaredError(pixels, stride, w.x - ring.x, w.y - ring.y, template.pixels, width, height)
       : Number.POSITIVE_INFINITY;
-    const best = pickNearestGood(found.values, cols, atRecorded, w.x - w.left, w.y - w.top, found.positions);
+    const { positions, values } = candidates;
+    const best = pickNearestGood(values, cols, atRecorded, w.x - w.left, w.y - w.top, positions);
     if (best < 0) return { x: 0, y: 0, similarity: 0 };
     const x = w.left + (best % cols);
     const y = w.top + Math.trunc(best / cols);
     const sse = squaredError(pixels, stride, x - ring.x, y - ring.y, template.pixels, width, height);
     return { x, y, similarity: similarityFromMse(sse / (width * height)) };
+  }
+
+  /**
+   * The exact search of a smaller window by sparse correlation (./native/sparsecorr.cc): every
+   * error exact, from the pixels that differ from the window's and the template's most common
+   * gray value. Undefined (search with matchTemplate) when too many differ for it to be cheaper.
+   */
+  private sparseSearch(
+    fft: FftCorrAddon,
+    maxWork: number,
+    scene: Mat,
+    ring: Ring,
+    template: Template,
+    area: NeedleArea,
+    w: SearchWindow,
+    recordedInside: boolean,
+  ): Found | undefined {
+    const { width, height } = area;
+    const winW = w.right - w.left;
+    const winH = w.bottom - w.top;
+    const pixels = this.scenePixels(scene);
+    const stride = scene.cols;
+    const found = fft.sparseSearch(
+      pixels,
+      stride,
+      w.left - ring.x,
+      w.top - ring.y,
+      winW,
+      winH,
+      template.pixels,
+      width,
+      height,
+      maxWork,
+      SPARSE_SLACK,
+    );
+    if (!found) {
+      this.sparseStats.declined++;
+      return undefined;
+    }
+    this.sparseStats.searches++;
+    if (found.from === 'template') this.sparseStats.fromTemplate++;
+    return this.pickCandidate(found, pixels, stride, ring, template, area, w, recordedInside);
   }
 
   /**

@@ -37,6 +37,20 @@ export interface Candidates {
   maxError: number;
 }
 
+/** What the sparse search (./native/sparsecorr.cc) found: every position near the minimum, exactly. */
+export interface SparseCandidates {
+  /** Row-major indexes into the window's positions (cols = width − tw + 1), ascending. */
+  positions: Int32Array;
+  /** Their exact squared errors (all within the slack of `min`). */
+  values: Float64Array;
+  /** The smallest squared error in the window, exactly. */
+  min: number;
+  /** Multiply-adds the correlation took. */
+  work: number;
+  /** Which side's non-zero pixels the correlation was summed from. */
+  from: 'template' | 'window';
+}
+
 export interface FftCorrAddon {
   fftSize(n: number): number;
   sceneSpectrum(
@@ -79,6 +93,24 @@ export interface FftCorrAddon {
     slack: number,
     maxCandidates: number,
   ): Candidates | null;
+  /**
+   * The exact error at every position of a window, from the pixels that differ from the window's
+   * and the template's most common value; null when that costs more than `maxWork` multiply-adds.
+   * Templates of at most 33,025 pixels.
+   */
+  sparseSearch(
+    pixels: Uint8Array,
+    stride: number,
+    x0: number,
+    y0: number,
+    width: number,
+    height: number,
+    templatePixels: Uint8Array,
+    tw: number,
+    th: number,
+    maxWork: number,
+    slack: number,
+  ): SparseCandidates | null;
 }
 
 const require = createRequire(import.meta.url);

@@ -89,11 +89,20 @@ export function pickNearestGood(
   }
   let best = -1;
   let bestDistance = Number.POSITIVE_INFINITY;
+  // positions ascend, so rows never go back: one division per row, and none past the point where
+  // the rows alone are farther than the best so far
+  let row = -1;
+  let rowStart = Number.NEGATIVE_INFINITY;
   for (let k = from; k < values.length; k++) {
     if (f32(values[k]!) > threshold) continue;
     const i = positions ? positions[k]! : k;
-    const dx = (i % cols) - recordedCol;
-    const dy = Math.trunc(i / cols) - recordedRow;
+    if (i >= rowStart + cols) {
+      row = Math.trunc(i / cols);
+      rowStart = row * cols;
+    }
+    const dy = row - recordedRow;
+    if (dy > 0 && dy * dy >= bestDistance) break;
+    const dx = i - rowStart - recordedCol;
     const distance = dx * dx + dy * dy;
     if (distance < bestDistance) {
       bestDistance = distance;

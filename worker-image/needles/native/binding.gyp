@@ -1,6 +1,6 @@
 {
   "target_defaults": {
-    "sources": ["fftcorr.cc"],
+    "sources": ["fftcorr.cc", "sparsecorr.cc"],
     "defines": ["POCKETFFT_NO_MULTITHREADING", "POCKETFFT_CACHE_SIZE=16", "NAPI_VERSION=8"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

@@ -25,6 +25,7 @@
 //   search(scene pixels and window, scene spectrum and shift, template pixels, size, spectrum, shift,
 //          Σ(T − shift), ΣT², slack, maxCandidates)
 //     → { positions: Int32Array, values: Float64Array, roughMin, maxError } or null (too many)
+//   sparseSearch(...): the sparse search, see sparsecorr.cc (the addon's Init registers both)
 #include <node_api.h>
 
 #include <algorithm>
@@ -35,20 +36,16 @@
 #include <string>
 #include <vector>
 
+#include "napi-args.h"
 #include "pocketfft/pocketfft_hdronly.h"
+#include "sparsecorr.h"
+#include "square-rows.h"
 
 namespace {
 
+using namespace kubeqa;
+
 using cfloat = std::complex<float>;
-
-struct Failure {
-  std::string message;
-};
-
-#define NAPI_OK(call)                                                  \
-  do {                                                                 \
-    if ((call) != napi_ok) throw Failure{std::string("N-API call failed: ") + #call}; \
-  } while (0)
 
 size_t smoothSize(size_t n) {
   for (size_t m = std::max<size_t>(n, 1);; m++) {
@@ -57,64 +54,6 @@ size_t smoothSize(size_t n) {
       while (r % f == 0) r /= f;
     if (r == 1) return m;
   }
-}
-
-double numberArg(napi_env env, napi_value v, const char* name) {
-  double out;
-  if (napi_get_value_double(env, v, &out) != napi_ok || !std::isfinite(out))
-    throw Failure{std::string(name) + " must be a finite number"};
-  return out;
-}
-
-size_t sizeArg(napi_env env, napi_value v, const char* name, size_t max = (size_t)1 << 30) {
-  double d = numberArg(env, v, name);
-  if (d < 0 || d > (double)max || d != std::floor(d))
-    throw Failure{std::string(name) + " must be a whole number from 0 to " + std::to_string(max)};
-  return (size_t)d;
-}
-
-template <typename T>
-T* typedArg(napi_env env, napi_value v, napi_typedarray_type want, size_t minLength, const char* name) {
-  bool is;
-  NAPI_OK(napi_is_typedarray(env, v, &is));
-  if (!is) throw Failure{std::string(name) + " must be a typed array"};
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  NAPI_OK(napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr));
-  if (type != want) throw Failure{std::string(name) + " has the wrong element type"};
-  if (length < minLength)
-    throw Failure{std::string(name) + " holds " + std::to_string(length) + " elements, needs " +
-                  std::to_string(minLength)};
-  return static_cast<T*>(data);
-}
-
-template <typename T>
-napi_value newTyped(napi_env env, napi_typedarray_type type, size_t length, T** data) {
-  napi_value buffer, array;
-  void* raw;
-  NAPI_OK(napi_create_arraybuffer(env, length * sizeof(T), &raw, &buffer));
-  NAPI_OK(napi_create_typedarray(env, type, length, buffer, 0, &array));
-  *data = static_cast<T*>(raw);
-  return array;
-}
-
-napi_value num(napi_env env, double v) {
-  napi_value out;
-  NAPI_OK(napi_create_double(env, v, &out));
-  return out;
-}
-
-void setProp(napi_env env, napi_value obj, const char* name, napi_value v) {
-  NAPI_OK(napi_set_named_property(env, obj, name, v));
-}
-
-std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t want) {
-  std::vector<napi_value> argv(want);
-  size_t argc = want;
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr));
-  if (argc < want) throw Failure{"expected " + std::to_string(want) + " arguments"};
-  return argv;
 }
 
 // Scratch buffers reused across calls (one matcher thread per process).
@@ -167,14 +106,6 @@ struct BandSums {
   std::vector<int64_t> prefix64;
 };
 thread_local BandSums bandSums;
-
-__attribute__((target_clones("avx2", "default"))) void addRow(const uint8_t* __restrict row, size_t width, int32_t sign,
-                                                                int32_t a, int32_t* __restrict column) {
-  for (size_t x = 0; x < width; x++) {
-    const int32_t d = (int32_t)row[x] - a;
-    column[x] += sign * d * d;
-  }
-}
 
 // The rough squared error of every position of one row, in place of its correlation values:
 // Σ(T − W)² = Σ(T − a)² + Σ(W − a)² − 2·Σ(T − a)(W − a) = constant + Σ(W − a)² − 2·corr', where
@@ -381,16 +312,8 @@ napi_value Search(napi_env env, napi_callback_info info) {
   }
   auto exact = [&](size_t x, size_t y) {
     int64_t total = 0;
-    for (size_t r = 0; r < th; r++) {
-      const uint8_t* s = px + (y0 + y + r) * stride + x0 + x;
-      const uint8_t* t = tpx + r * tw;
-      int32_t rowTotal = 0;  // ≤ 255² × tw: fits for tw < 33,000
-      for (size_t k = 0; k < tw; k++) {
-        const int32_t d = (int32_t)s[k] - (int32_t)t[k];
-        rowTotal += d * d;
-      }
-      total += rowTotal;
-    }
+    for (size_t r = 0; r < th; r++)  // a row: ≤ 255² × tw, fits for tw < 33,000
+      total += squaredDifference(px + (y0 + y + r) * stride + x0 + x, tpx + r * tw, tw);
     return (double)total;
   };
   int32_t* positions;
@@ -439,6 +362,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sceneSpectrum", nullptr, Guarded<SceneSpectrum>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"templateSpectrum", nullptr, Guarded<TemplateSpectrum>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"search", nullptr, Guarded<Search>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sparseSearch", nullptr, Guarded<SparseSearch>, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
