@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { OpenDatabase } from '../../db/connect.js';
 import { setDone } from '../../db/job-actions.js';
 import { type JobEvent, subscribeJobEvents } from '../../db/job-events.js';
-import { issueJobToken } from '../../db/results.js';
+import { issueJobToken, revokeJobTokens } from '../../db/results.js';
 import { isKubeqaError } from '../../domain/errors.js';
 import { type GroupChild, spawnInGroup } from '../../runtime/process-group.js';
 import { kubeqaCommand } from '../../runtime/self-command.js';
@@ -246,6 +246,9 @@ export class LocalExecutor {
     slot.current = undefined;
     this.log.info({ jobId, slotId: slot.id, ...exit }, 'runner ended');
     await this.endIfRunning(jobId, runnerDiedReason(exit));
+    // its runner is gone: the token of an ended job is refused anyway, and now removed (a job put
+    // back in the queue keeps it until its next runner gets a new one)
+    await revokeJobTokens(database.query, [jobId]);
     this.options.onJobEnded?.({
       jobId,
       slotId: slot.id,

@@ -5,7 +5,8 @@
 // are on the executor's onJobEnded and on the job events, never on a polled list.
 // Proves: jobs of an assignment run in order; a job cancelled through the API has its runner and
 // QEMU stopped and stays cancelled; a runner killed without reporting leaves its job incomplete
-// with "runner died: …"; slots are registered with their classes, heartbeat, and are removed.
+// with "runner died: …"; the token of every ended job is revoked when its runner is gone; slots
+// are registered with their classes, heartbeat, and are removed.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,15 @@ async function job(id: number): Promise<Json> {
 const endedJob = (id: number) => within(ending(id).promise, 240_000, `job ${id} did not end`);
 const running = (id: number) => jobReaches(s.database, id, isRunning, 120_000);
 
+/** Whether each job still has a token (its hash in the database). */
+async function hasToken(ids: number[]): Promise<boolean[]> {
+  const rows = await s.database.query<{ id: string; token_hash: string | null }>(
+    'select id, token_hash from jobs where id = any($1::bigint[])',
+    [ids],
+  );
+  return ids.map((id) => rows.some((r) => Number(r.id) === id && r.token_hash !== null));
+}
+
 /** The slots as the database has them. */
 async function slots() {
   return s.database.query<{ id: string; pool: string; classes: string[]; last_seen: Date }>(
@@ -129,6 +139,8 @@ describe('local executor', () => {
     expect(readFileSync(join(work, 'jobs', `job-${good}`, 'runner.log'), 'utf8')).toMatch(/reported/);
     const serial = await fetch(`${s.url}/api/v1/jobs/${good}/artefacts/serial0.txt`);
     expect(await serial.text()).toContain('typed-42');
+    // both runners are gone: their tokens too
+    expect(await hasToken([broken, good])).toEqual([false, false]);
   }, 300_000);
 
   it('stops the runner and QEMU of a job cancelled through the API', async () => {
@@ -144,6 +156,7 @@ describe('local executor', () => {
     expect(processesIn(dir)).toEqual([]);
     expect(exit?.signal).toBeUndefined(); // it stopped on SIGTERM, cleanly, without SIGKILL
     expect(readFileSync(join(dir, 'autoinst-log.txt'), 'utf8')).toMatch(/result: user_cancelled/);
+    expect(await hasToken([id])).toEqual([false]);
   }, 300_000);
 
   it('ends a job whose runner died without reporting as incomplete (runner died)', async () => {
@@ -157,6 +170,7 @@ describe('local executor', () => {
     const after = await job(id);
     expect([after.state, after.result]).toEqual(['done', 'incomplete']);
     expect(after.reason).toBe('runner died: killed by SIGKILL');
+    expect(await hasToken([id])).toEqual([false]);
     // QEMU went with its parent (pdeathsig)
     expect(await waitUntil(() => processesIn(join(work, 'jobs', `job-${id}`)).length === 0, 10_000)).toBe(
       true,
