@@ -9,6 +9,7 @@
 import type { OpenDatabase } from '../../db/connect.js';
 import { changeJobStates } from '../../db/jobs.js';
 import { newJobToken, revokeJobTokens, storeJobTokens } from '../../db/results.js';
+import { FINAL_STATES } from '../../domain/jobs/states.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { Informer, KubeObject } from '../controller/informer.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
@@ -54,7 +55,7 @@ export interface KubernetesExecutorOptions {
   log?: Logger;
 }
 
-const FINAL = new Set(['done', 'cancelled']);
+const FINAL = new Set<string>(FINAL_STATES);
 
 /**
  * Groups of pods being created at once. Creations run beside the resyncs (a resync does not wait

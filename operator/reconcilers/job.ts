@@ -15,6 +15,7 @@ import {
   pendingResources,
   resourceJobsOfUids,
 } from '../../db/job-resources.js';
+import { FINAL_STATES } from '../../domain/jobs/states.js';
 import type { Logger } from '../../runtime/logger.js';
 import { type Condition, findCondition, setCondition } from '../controller/conditions.js';
 import type { ReconcileResult, Reconciler } from '../controller/controller.js';
@@ -56,7 +57,7 @@ export interface JobReconcilerOptions {
   now?: () => Date;
 }
 
-const FINAL = new Set(['done', 'cancelled']);
+const FINAL = new Set<string>(FINAL_STATES);
 
 function jobsPath(namespace: string, name?: string): string {
   return `/apis/${KUBEQA_API_VERSION}/namespaces/${namespace}/jobs${name ? `/${name}` : ''}`;

@@ -11,14 +11,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkJobToken } from '../../db/results.js';
 import { KubeqaError } from '../../domain/errors.js';
-import { isJobResult } from '../../domain/jobs/states.js';
+import { FINAL_STATES, isJobResult } from '../../domain/jobs/states.js';
 import { idOf, idParams } from '../api/common.js';
 import type { ApiContext } from '../app.js';
 import { EventFanout } from './event-fanout.js';
 import { LiveHub } from './live-hub.js';
 import { buildJobs, jobPage, overview } from './queries.js';
 
-const FINAL = new Set(['done', 'cancelled']);
+const FINAL = new Set<string>(FINAL_STATES);
 const MAX_FRAME = 8 * 1024 * 1024;
 
 const overviewQuery = {
