@@ -156,33 +156,15 @@ for (const [screenName, what] of cases) {
       engineCpu: oursCpu,
       similarity: `${bounded ? '≤ ' : ''}${similarity.toFixed(3)} / ${theirSim.toFixed(3)}`,
     });
-    if (!full && !verdictOnly && what === 'area not there') {
+    if (!verdictOnly && (full || what === 'area not there')) {
       // the same exact search by OpenCV's matchTemplate (the engine before the addon's searches)
       let before = 0;
-      const mt = time(repeat, () => {
-        const band = bandFor(frame, [needle], false);
-        before = byMatchTemplate.match(band, [spec], margins)[0]![0]!.similarity;
-      });
-      rows.push({
-        check: `one area, margin ${MARGIN}, exact, by matchTemplate (the engine before the sparse search)`,
-        screen: `${screenName} (${what})`,
-        tinycv: tinycvMs,
-        engine: mt,
-        matcher: Number.NaN,
-        tinycvCpu,
-        engineCpu: lastCpu,
-        similarity: `${before.toFixed(3)} / ${theirSim.toFixed(3)}`,
-      });
-    }
-    if (full && !verdictOnly) {
-      // the same exact search by OpenCV's matchTemplate (the engine before the FFT search)
-      let before = 0;
-      const mt = time(wholeTimes, () => {
+      const mt = time(full ? wholeTimes : repeat, () => {
         const band = bandFor(frame, [needle], full);
         before = byMatchTemplate.match(band, [spec], margins)[0]![0]!.similarity;
       });
       rows.push({
-        check: 'whole screen, exact, by matchTemplate (the engine before the FFT search)',
+        check: `${full ? 'whole screen' : `one area, margin ${MARGIN}`}, exact, by matchTemplate (the engine before the addon's searches)`,
         screen: `${screenName} (${what})`,
         tinycv: tinycvMs,
         engine: mt,

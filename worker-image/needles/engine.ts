@@ -98,6 +98,18 @@ interface Template {
   pixels: Uint8Array;
 }
 
+/** One area's exact search: the prepared region searched, the area's template, its window. */
+interface AreaSearch {
+  /** The prepared (gray, painted, blurred) region and where it lies on the screen. */
+  scene: Mat;
+  ring: Ring;
+  template: Template;
+  area: NeedleArea;
+  w: SearchWindow;
+  /** Whether the recorded position lies inside the window. */
+  recordedInside: boolean;
+}
+
 /** More candidates than this near the FFT's minimum (flat templates): matchTemplate decides. */
 const FFT_MAX_CANDIDATES = 4_096;
 
@@ -544,7 +556,14 @@ export class MatchEngine {
       if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
       // the addon's searches are exact, and cheaper than the bounds' prefilter where they apply
       if (this.fft) {
-        const found = this.addonSearch(this.fft, scene, ring, templateEntry, area, w, recordedInside);
+        const found = this.addonSearch(this.fft, {
+          scene,
+          ring,
+          template: templateEntry,
+          area,
+          w,
+          recordedInside,
+        });
         if (found) return found;
       }
       if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
@@ -622,28 +641,18 @@ export class MatchEngine {
    * pixels differ from the most common gray value, else by FFT, else sparse when the FFT gave up
    * on near-equal positions. Undefined: search with matchTemplate.
    */
-  private addonSearch(
-    fft: FftCorrAddon,
-    scene: Mat,
-    ring: Ring,
-    template: Template,
-    area: NeedleArea,
-    w: SearchWindow,
-    recordedInside: boolean,
-  ): Found | undefined {
+  private addonSearch(fft: FftCorrAddon, search: AreaSearch): Found | undefined {
+    const { area, w } = search;
     const winW = w.right - w.left;
     const winH = w.bottom - w.top;
     let fftW = fft.fftSize(winW);
     while (fftW % 2 !== 0) fftW = fft.fftSize(fftW + 1); // the real FFT wants an even width
     const fftSize = { width: fftW, height: fft.fftSize(winH) };
     const plan = searchPlan({ width: winW, height: winH }, area, fftSize);
-    const sparse = (maxWork: number) =>
-      maxWork > 0
-        ? this.sparseSearch(fft, maxWork, scene, ring, template, area, w, recordedInside)
-        : undefined;
+    const sparse = (maxWork: number) => (maxWork > 0 ? this.sparseSearch(fft, maxWork, search) : undefined);
     const first = sparse(plan.sparseFirst);
     if (first || !plan.fft) return first;
-    const found = this.fftSearch(fft, fftSize, scene, ring, template, area, w, recordedInside);
+    const found = this.fftSearch(fft, fftSize, search);
     if (found === 'near-ties') return sparse(plan.sparseAfterFft);
     return found === 'rounding' ? undefined : found;
   }
@@ -659,13 +668,9 @@ export class MatchEngine {
   private fftSearch(
     fft: FftCorrAddon,
     fftSize: { width: number; height: number },
-    scene: Mat,
-    ring: Ring,
-    template: Template,
-    area: NeedleArea,
-    w: SearchWindow,
-    recordedInside: boolean,
+    search: AreaSearch,
   ): Found | 'near-ties' | 'rounding' {
+    const { scene, ring, template, area, w } = search;
     const { width, height } = area;
     const pixels = this.scenePixels(scene);
     const stride = scene.cols;
@@ -739,7 +744,7 @@ export class MatchEngine {
       );
       return 'rounding';
     }
-    return this.pickCandidate(found, pixels, stride, ring, template, area, w, recordedInside);
+    return this.pickCandidate(found, pixels, stride, search);
   }
 
   /**
@@ -750,12 +755,9 @@ export class MatchEngine {
     candidates: { positions: Int32Array; values: Float64Array },
     pixels: Uint8Array,
     stride: number,
-    ring: Ring,
-    template: Template,
-    area: NeedleArea,
-    w: SearchWindow,
-    recordedInside: boolean,
+    search: AreaSearch,
   ): Found {
+    const { ring, template, area, w, recordedInside } = search;
     const { width, height } = area;
     const cols = w.right - w.left - width + 1;
     const atRecorded = recordedInside
@@ -775,16 +777,8 @@ export class MatchEngine {
    * error exact, from the pixels that differ from the window's and the template's most common
    * gray value. Undefined (search with matchTemplate) when too many differ for it to be cheaper.
    */
-  private sparseSearch(
-    fft: FftCorrAddon,
-    maxWork: number,
-    scene: Mat,
-    ring: Ring,
-    template: Template,
-    area: NeedleArea,
-    w: SearchWindow,
-    recordedInside: boolean,
-  ): Found | undefined {
+  private sparseSearch(fft: FftCorrAddon, maxWork: number, search: AreaSearch): Found | undefined {
+    const { scene, ring, template, area, w } = search;
     const { width, height } = area;
     const winW = w.right - w.left;
     const winH = w.bottom - w.top;
@@ -809,7 +803,7 @@ export class MatchEngine {
     }
     this.sparseStats.searches++;
     if (found.from === 'template') this.sparseStats.fromTemplate++;
-    return this.pickCandidate(found, pixels, stride, ring, template, area, w, recordedInside);
+    return this.pickCandidate(found, pixels, stride, search);
   }
 
   /**
