@@ -22,15 +22,20 @@ export function startWorker(script: string, args: string[], env: Record<string, 
   const waiting: ((line: string) => void)[] = [];
   let ended = false;
   const failWaiting: ((error: Error) => void)[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
     const w = waiting.shift();
     failWaiting.shift();
     if (w) w(line);
     else queue.push(line);
   });
-  child.once('exit', (code) => {
+  // Fail what still waits only once stdout has ended and every line has been delivered: the
+  // child's 'exit' can come before its last lines are read (its stdio may still be open then).
+  lines.once('close', () => {
     ended = true;
-    for (const fail of failWaiting.splice(0)) fail(new Error(`worker exited (${code}) early:\n${err}`));
+    const early = () =>
+      new Error(`worker ended its output early (exit ${child.exitCode ?? 'not yet'}):\n${err}`);
+    for (const fail of failWaiting.splice(0)) fail(early());
     waiting.splice(0);
   });
   return {

@@ -17,6 +17,7 @@ import { cacheServer, listenCache } from '../../worker-image/cache/daemon.js';
 import { RemoteSource } from '../../worker-image/cache/sources.js';
 import { testEnv } from '../env/index.js';
 import { requireCommand } from '../env/system.js';
+import { exitWithOutput } from '../helpers/child-output.js';
 import { freshBucket, randomData, s3Config, sha256, streamOf } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -303,7 +304,7 @@ describe('remote mode over the web API', () => {
         child.stderr.on('data', (c) => {
           stderr += c;
         });
-        child.once('exit', (code) => resolve({ code, stdout, stderr }));
+        void exitWithOutput(child).then(({ code }) => resolve({ code, stdout, stderr }));
       });
     const refused = await run('not-the-secret', 'c1');
     expect(refused.code).toBe(75);

@@ -1,6 +1,7 @@
 // Run the kubeqa CLI from source as a child process, as a user would, and collect its output.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { exitWithOutput } from './child-output.js';
 
 export interface CliResult {
   code: number | null;
@@ -50,7 +51,7 @@ export function kubeqaCli(
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
     });
-    child.once('exit', (code, signal) => {
+    void exitWithOutput(child).then(({ code, signal }) => {
       for (const timer of timers) clearTimeout(timer);
       if (timedOut)
         stderr += `\n[test] kubeqa ${args.join(' ')}: no exit within ${options.deadlineMs} ms, sent SIGTERM\n`;
