@@ -1,6 +1,7 @@
 // Importing assets from a URL into the store (the real MinIO): a multi-GB sparse disk image
 // streamed with its checksum verified, s3:// sources, decompression, and failures that keep
 // nothing half-written and say why.
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { type ImportProgress, importAsset } from '../../runtime/storage/import.j
 import { S3Store } from '../../runtime/storage/s3-store.js';
 import { testEnv } from '../env/index.js';
 import type { MinioInfo } from '../env/services/minio.js';
+import { requireCommand } from '../env/system.js';
 import { type HttpSource, startHttpSource } from '../helpers/http-source.js';
 import { freshBucket, minioClient, randomData, readAll, s3Config, sha256, sha256OfFile } from './helpers.js';
 
@@ -156,5 +158,25 @@ describe('asset import', () => {
     });
     expect(unpacked).toMatchObject({ size: data.length, sha256: sha256(data) });
     expect(sha256(await readAll(await store.get('hdd/disk.raw')))).toBe(sha256(data));
+  });
+
+  it('fails a truncated xz download with the reason and keeps nothing, even without a checksum', async () => {
+    requireCommand('xz', ['xz-utils']);
+    const info = await testEnv.minio();
+    const bucket = await freshBucket(info, 'import-xz');
+    const store = new S3Store(s3Config(info, bucket));
+    const data = Buffer.concat([Buffer.from(randomData(1024 * 1024, 9)), Buffer.alloc(8 * 1024 * 1024, 1)]);
+    const packed = execFileSync('xz', ['-c'], { input: data, maxBuffer: 64 * 1024 * 1024 });
+    // the file on the server is cut short (the server sends all of it: only xz can tell)
+    source.serve('/disk.raw.xz', packed.subarray(0, Math.floor(packed.length * 0.8)));
+    const before = source.requests;
+    await expect(
+      importAsset(store, { source: `${source.url}/disk.raw.xz`, key: 'hdd/disk.raw', decompress: 'xz' }),
+    ).rejects.toMatchObject({
+      code: 'KQ_ERR_DOWNLOAD',
+      message: expect.stringMatching(/xz could not decompress the download: .*Unexpected end of input/),
+    });
+    expect(source.requests - before).toBe(1); // bad data is not retried
+    expect(await leftovers(info, bucket)).toEqual([]);
   });
 });
