@@ -28,9 +28,10 @@ LABEL org.opencontainers.image.title="kubeqa" \
       org.opencontainers.image.description="kubeqa operator and web UI" \
       org.opencontainers.image.source="https://github.com/kubeqa/kubeqa" \
       org.opencontainers.image.licenses="Apache-2.0"
+# xz-utils, bzip2, zstd: imports of `…_DECOMPRESS_URL` assets (runtime/storage/decompress.ts)
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini ca-certificates \
+ && apt-get install -y --no-install-recommends tini ca-certificates xz-utils bzip2 zstd \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid "${KUBEQA_UID}" kubeqa \
  && useradd --uid "${KUBEQA_UID}" --gid kubeqa --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kubeqa \
