@@ -8,8 +8,10 @@
 // Speed: only the windows (and the ring the blur reads) are converted and blurred, once per check
 // and window, shared by every candidate without exclude areas; needle images are decoded,
 // converted and blurred once and cached, with their areas' templates; an area found unchanged at
-// its recorded position needs no search; a small result is scanned here instead of by several
-// OpenCV calls; verdict-only checks rule positions out by exact lower bounds (prefilter.ts).
+// its recorded position needs no search; windows of 2,048 positions or more are searched by the
+// addon's exact sparse or FFT search (search-plan.ts decides) instead of matchTemplate; where
+// matchTemplate runs, a small result is scanned here instead of by several OpenCV calls, and
+// verdict-only checks rule positions out by exact lower bounds first (prefilter.ts).
 import { readFileSync } from 'node:fs';
 import type { NeedleArea } from '../../domain/needles/types.js';
 import { createLogger } from '../../runtime/logger.js';
@@ -106,8 +108,8 @@ interface AreaSearch {
   template: Template;
   area: NeedleArea;
   w: SearchWindow;
-  /** Whether the recorded position lies inside the window. */
-  recordedInside: boolean;
+  /** The exact error at the recorded position; infinite when it lies outside the window. */
+  atRecorded: number;
 }
 
 /** More candidates than this near the FFT's minimum (flat templates): matchTemplate decides. */
@@ -277,7 +279,7 @@ export class MatchEngine {
   private readonly templateSpectra = new Map<string, TemplateSpectrum>();
   /** How many exact searches of smaller windows were summed sparsely, and how many were not. */
   readonly sparseStats = { searches: 0, fromTemplate: 0, declined: 0 };
-  /** How many FFT searches were handed to matchTemplate (too many near-ties, rounding check). */
+  /** FFT searches, and how many gave up (too many near-ties, the rounding check). */
   readonly fftStats = {
     searches: 0,
     tooManyCandidates: 0,
@@ -294,7 +296,7 @@ export class MatchEngine {
     private readonly reuseUnchangedScreens = true,
     /** Results up to this many positions are scanned in JavaScript (0: always by OpenCV; tests). */
     private readonly scanInJsMax = SCAN_IN_JS_MAX,
-    /** Search large windows exactly by FFT (off: always OpenCV's matchTemplate; tests, bench). */
+    /** Search windows by the addon's exact searches, sparse and FFT (off: always OpenCV's matchTemplate; tests, bench). */
     useFft = true,
   ) {
     this.fft = useFft ? loadFftCorr() : undefined;
@@ -552,8 +554,9 @@ export class MatchEngine {
       };
       const recordedInside =
         w.x >= w.left && w.y >= w.top && w.x + width <= w.right && w.y + height <= w.bottom;
+      const atRecorded = recordedInside ? sse(w.x, w.y) : Number.POSITIVE_INFINITY;
       // Unchanged at the recorded position: os-autoinst stops there too (error 0 → similarity 1).
-      if (recordedInside && sse(w.x, w.y) === 0) return { x: w.x, y: w.y, similarity: 1 };
+      if (atRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
       // the addon's searches are exact, and cheaper than the bounds' prefilter where they apply
       if (this.fft) {
         const found = this.addonSearch(this.fft, {
@@ -562,12 +565,12 @@ export class MatchEngine {
           template: templateEntry,
           area,
           w,
-          recordedInside,
+          atRecorded,
         });
         if (found) return found;
       }
       if (verdictLevel !== undefined && positions >= PREFILTER_MIN_POSITIONS) {
-        const quick = this.verdictSearch(scene, ring, templatePixels, area, w, verdictLevel, recordedInside);
+        const quick = this.verdictSearch(scene, ring, templatePixels, area, w, verdictLevel, atRecorded);
         if (quick) return quick;
       }
       // scene coordinates of the window inside the prepared region
@@ -586,20 +589,21 @@ export class MatchEngine {
         const bytes = result.getData();
         const values = new Float32Array(bytes.length / 4);
         new Uint8Array(values.buffer).set(bytes);
-        const atRecorded = recordedInside
+        // matchTemplate's own (float) error at the recorded position, as tinycv compares
+        const floatAtRecorded = recordedInside
           ? (values[centerRow * cols + centerCol] as number)
           : Number.POSITIVE_INFINITY;
-        if (atRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
-        best = pickNearestGood(values, cols, atRecorded, centerCol, centerRow);
+        if (floatAtRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
+        best = pickNearestGood(values, cols, floatAtRecorded, centerCol, centerRow);
         if (best < 0) return { x: 0, y: 0, similarity: 0 };
         const x = w.left + (best % cols);
         const y = w.top + Math.trunc(best / cols);
         return { x, y, similarity: similarityFromMse(sse(x, y) / (width * height)) };
       }
-      const atRecorded = recordedInside
+      const floatAtRecorded = recordedInside
         ? (result.at(centerRow, centerCol) as number)
         : Number.POSITIVE_INFINITY;
-      if (atRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
+      if (floatAtRecorded === 0) return { x: w.x, y: w.y, similarity: 1 };
       // Only positions within 10 of the minimum can be chosen: let OpenCV find them.
       const { minVal } = result.minMaxLoc();
       const near = keep(
@@ -613,14 +617,14 @@ export class MatchEngine {
           positions[k] = p.y * cols + p.x;
           values[k] = result.at(p.y, p.x) as number;
         });
-        best = pickNearestGood(values, cols, atRecorded, centerCol, centerRow, positions);
+        best = pickNearestGood(values, cols, floatAtRecorded, centerCol, centerRow, positions);
       } else {
         // Many near-equal positions (a flat template on a flat background). The same choice,
         // made by OpenCV: the first minimum in scan order (minMaxLoc) restarts the collection
         // unless the recorded position is itself minimal; of the near positions from there on,
         // take the nearest to the recorded position (the first in scan order among equals).
         const { minLoc } = result.minMaxLoc();
-        if (Math.fround(minVal) < Math.fround(atRecorded)) {
+        if (Math.fround(minVal) < Math.fround(floatAtRecorded)) {
           const zero = new cv.Vec3(0, 0, 0);
           if (minLoc.y > 0) near.drawRectangle(new cv.Rect(0, 0, cols, minLoc.y), zero, -1);
           if (minLoc.x > 0) near.drawRectangle(new cv.Rect(0, minLoc.y, minLoc.x, 1), zero, -1);
@@ -744,7 +748,7 @@ export class MatchEngine {
       );
       return 'rounding';
     }
-    return this.pickCandidate(found, pixels, stride, search);
+    return this.pickCandidate(found, search);
   }
 
   /**
@@ -753,22 +757,18 @@ export class MatchEngine {
    */
   private pickCandidate(
     candidates: { positions: Int32Array; values: Float64Array },
-    pixels: Uint8Array,
-    stride: number,
     search: AreaSearch,
   ): Found {
-    const { ring, template, area, w, recordedInside } = search;
+    const { area, w, atRecorded } = search;
     const { width, height } = area;
     const cols = w.right - w.left - width + 1;
-    const atRecorded = recordedInside
-      ? squaredError(pixels, stride, w.x - ring.x, w.y - ring.y, template.pixels, width, height)
-      : Number.POSITIVE_INFINITY;
     const { positions, values } = candidates;
     const best = pickNearestGood(values, cols, atRecorded, w.x - w.left, w.y - w.top, positions);
     if (best < 0) return { x: 0, y: 0, similarity: 0 };
+    // the candidates' errors are exact: the chosen one's is among them
+    const sse = values[positions.indexOf(best)] as number;
     const x = w.left + (best % cols);
     const y = w.top + Math.trunc(best / cols);
-    const sse = squaredError(pixels, stride, x - ring.x, y - ring.y, template.pixels, width, height);
     return { x, y, similarity: similarityFromMse(sse / (width * height)) };
   }
 
@@ -803,7 +803,7 @@ export class MatchEngine {
     }
     this.sparseStats.searches++;
     if (found.from === 'template') this.sparseStats.fromTemplate++;
-    return this.pickCandidate(found, pixels, stride, search);
+    return this.pickCandidate(found, search);
   }
 
   /**
@@ -820,7 +820,7 @@ export class MatchEngine {
     area: NeedleArea,
     w: SearchWindow,
     level: number,
-    recordedInside: boolean,
+    atRecorded: number,
   ): Found | undefined {
     const { width, height } = area;
     const n = width * height;
@@ -853,7 +853,6 @@ export class MatchEngine {
     survivors.positions.forEach((p, k) => {
       values[k] = sse(w.left + (p % cols), w.top + Math.trunc(p / cols));
     });
-    const atRecorded = recordedInside ? sse(w.x, w.y) : Number.POSITIVE_INFINITY;
     const best = pickNearestGood(values, cols, atRecorded, w.x - w.left, w.y - w.top, survivors.positions);
     // none within 10 of the recorded position's error: a full search keeps the recorded position,
     // whose bound (it did not survive) already fails it

@@ -151,13 +151,12 @@ napi_value FftSize(napi_env env, napi_callback_info info) {
 // faults) and returns { shift, norm2 }.
 napi_value SceneSpectrum(napi_env env, napi_callback_info info) {
   auto argv = args(env, info, 9);
-  size_t stride = sizeArg(env, argv[1], "stride"), x0 = sizeArg(env, argv[2], "x0"),
-         y0 = sizeArg(env, argv[3], "y0"), width = sizeArg(env, argv[4], "width"),
-         height = sizeArg(env, argv[5], "height"), fftWidth = sizeArg(env, argv[6], "fftWidth"),
-         fftHeight = sizeArg(env, argv[7], "fftHeight");
-  if (width == 0 || height == 0 || x0 + width > stride) throw Failure{"the window does not fit the region"};
+  const WindowArg window = windowArg(env, argv, 0, "pixels");
+  const size_t stride = window.stride, x0 = window.x0, y0 = window.y0, width = window.width,
+               height = window.height, fftWidth = sizeArg(env, argv[6], "fftWidth"),
+               fftHeight = sizeArg(env, argv[7], "fftHeight");
   if (fftWidth < width || fftHeight < height || fftWidth % 2) throw Failure{"bad FFT size"};
-  const uint8_t* px = typedArg<uint8_t>(env, argv[0], napi_uint8_array, (y0 + height) * stride, "pixels");
+  const uint8_t* px = window.pixels;
   const size_t half = fftWidth / 2 + 1;
   cfloat* spectrum = reinterpret_cast<cfloat*>(
       typedArg<float>(env, argv[8], napi_float32_array, 2 * fftHeight * half, "spectrum"));
@@ -228,10 +227,10 @@ napi_value TemplateSpectrum(napi_env env, napi_callback_info info) {
 //        slack, maxCandidates)
 napi_value Search(napi_env env, napi_callback_info info) {
   auto argv = args(env, info, 19);
-  size_t stride = sizeArg(env, argv[1], "stride"), x0 = sizeArg(env, argv[2], "x0"),
-         y0 = sizeArg(env, argv[3], "y0"), width = sizeArg(env, argv[4], "width"),
-         height = sizeArg(env, argv[5], "height"), fftWidth = sizeArg(env, argv[6], "fftWidth"),
-         fftHeight = sizeArg(env, argv[7], "fftHeight");
+  const WindowArg window = windowArg(env, argv, 0, "scenePixels");
+  const size_t stride = window.stride, x0 = window.x0, y0 = window.y0, width = window.width,
+               height = window.height, fftWidth = sizeArg(env, argv[6], "fftWidth"),
+               fftHeight = sizeArg(env, argv[7], "fftHeight");
   const double b = numberArg(env, argv[9], "sceneShift");
   size_t tw = sizeArg(env, argv[11], "tw"), th = sizeArg(env, argv[12], "th");
   const double a = numberArg(env, argv[14], "templateShift");
@@ -239,11 +238,11 @@ napi_value Search(napi_env env, napi_callback_info info) {
   const double sumTShifted2 = numberArg(env, argv[16], "templateSumSqShifted");
   const double slack = numberArg(env, argv[17], "slack");
   const size_t maxCandidates = sizeArg(env, argv[18], "maxCandidates");
-  if (tw == 0 || th == 0 || tw > width || th > height || x0 + width > stride || fftWidth < width ||
+  if (tw == 0 || th == 0 || tw > width || th > height || fftWidth < width ||
       fftHeight < height || fftWidth % 2 || th > 30000 || a != std::floor(a) || a < 0 || a > 255)
     throw Failure{"bad sizes"};
   const size_t half = fftWidth / 2 + 1;
-  const uint8_t* px = typedArg<uint8_t>(env, argv[0], napi_uint8_array, (y0 + height) * stride, "scenePixels");
+  const uint8_t* px = window.pixels;
   const cfloat* sceneSpec = reinterpret_cast<const cfloat*>(
       typedArg<float>(env, argv[8], napi_float32_array, 2 * fftHeight * half, "sceneSpectrum"));
   const uint8_t* tpx = typedArg<uint8_t>(env, argv[10], napi_uint8_array, tw * th, "templatePixels");

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,27 @@ inline std::vector<napi_value> args(napi_env env, napi_callback_info info, size_
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr));
   if (argc < want) throw Failure{"expected " + std::to_string(want) + " arguments"};
   return argv;
+}
+
+// A window of an 8-bit image: the pixels (a Uint8Array at argv[first]) with rows `stride` apart
+// (argv[first + 1]), and the window at (x0, y0), width × height (argv[first + 2 … first + 5]),
+// checked to lie inside the array.
+struct WindowArg {
+  const uint8_t* pixels;
+  size_t stride, x0, y0, width, height;
+};
+
+inline WindowArg windowArg(napi_env env, const std::vector<napi_value>& argv, size_t first, const char* name) {
+  WindowArg w{};
+  w.stride = sizeArg(env, argv[first + 1], "stride");
+  w.x0 = sizeArg(env, argv[first + 2], "x0");
+  w.y0 = sizeArg(env, argv[first + 3], "y0");
+  w.width = sizeArg(env, argv[first + 4], "width");
+  w.height = sizeArg(env, argv[first + 5], "height");
+  if (w.width == 0 || w.height == 0 || w.x0 + w.width > w.stride)
+    throw Failure{"the window does not fit the region"};
+  w.pixels = typedArg<uint8_t>(env, argv[first], napi_uint8_array, (w.y0 + w.height) * w.stride, name);
+  return w;
 }
 
 }  // namespace kubeqa

@@ -70,20 +70,17 @@ int mostCommon(const uint32_t (&histogram)[256]) {
 
 napi_value SparseSearch(napi_env env, napi_callback_info info) {
   auto argv = args(env, info, 11);
-  const size_t stride = sizeArg(env, argv[1], "stride"), x0 = sizeArg(env, argv[2], "x0"),
-               y0 = sizeArg(env, argv[3], "y0"), width = sizeArg(env, argv[4], "width"),
-               height = sizeArg(env, argv[5], "height"), tw = sizeArg(env, argv[7], "tw"),
-               th = sizeArg(env, argv[8], "th");
+  const WindowArg window = windowArg(env, argv, 0, "pixels");
+  const size_t stride = window.stride, width = window.width, height = window.height,
+               tw = sizeArg(env, argv[7], "tw"), th = sizeArg(env, argv[8], "th");
   const double maxWork = numberArg(env, argv[9], "maxWork");
   const double slack = numberArg(env, argv[10], "slack");
-  if (tw == 0 || th == 0 || tw > width || th > height || x0 + width > stride)
-    throw Failure{"the template does not fit the window, or the window the region"};
+  if (tw == 0 || th == 0 || tw > width || th > height) throw Failure{"the template does not fit the window"};
   if (tw * th > kMaxTemplatePixels)
     throw Failure{"templates over " + std::to_string(kMaxTemplatePixels) + " pixels are not searched sparsely"};
   if (slack < 0) throw Failure{"slack must not be negative"};
-  const uint8_t* px = typedArg<uint8_t>(env, argv[0], napi_uint8_array, (y0 + height) * stride, "pixels");
   const uint8_t* tpx = typedArg<uint8_t>(env, argv[6], napi_uint8_array, tw * th, "templatePixels");
-  const uint8_t* win = px + y0 * stride + x0;
+  const uint8_t* win = window.pixels + window.y0 * stride + window.x0;
   const size_t cols = width - tw + 1, rows = height - th + 1, n = tw * th;
 
   uint32_t templateHistogram[256] = {};

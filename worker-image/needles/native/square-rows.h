@@ -17,8 +17,9 @@ static __attribute__((target_clones("avx2", "default"))) void addRow(const uint8
   }
 }
 
-// Σ (a[k] − b[k])² over a row (≤ 255² × n: fits for n < 33,000; vectorises).
-static __attribute__((target_clones("avx2", "default"))) int32_t squaredDifference(const uint8_t* __restrict a,
+// Σ (a[k] − b[k])² over a row (≤ 255² × n: fits for n < 33,000; vectorises). Marked unused:
+// not every source that includes this header calls it.
+static __attribute__((target_clones("avx2", "default"), unused)) int32_t squaredDifference(const uint8_t* __restrict a,
                                                                                  const uint8_t* __restrict b,
                                                                                  size_t n) {
   int32_t total = 0;
