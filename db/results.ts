@@ -2,6 +2,7 @@
 // per-job token that authorises it.
 import { randomBytes } from 'node:crypto';
 import { KubeqaError } from '../domain/errors.js';
+import { FINAL_STATES } from '../domain/jobs/states.js';
 import type { ModuleStatus } from '../domain/runner/status.js';
 import { sha256 } from '../webui/auth/authenticate.js';
 import type { QueryFn } from './connect.js';
@@ -46,8 +47,8 @@ export async function revokeJobTokens(q: QueryFn, jobIds: readonly number[]): Pr
   if (jobIds.length === 0) return;
   await q(
     `update jobs set token_hash = null
-      where id = any($1::bigint[]) and state in ('done', 'cancelled') and token_hash is not null`,
-    [jobIds],
+      where id = any($1::bigint[]) and state = any($2::text[]) and token_hash is not null`,
+    [jobIds, FINAL_STATES],
   );
 }
 

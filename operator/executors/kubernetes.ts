@@ -218,10 +218,11 @@ export class KubernetesExecutor {
       const jobIds = podJobIds(pod);
       if (jobIds.length === 0) continue;
       seen.add(pod.metadata.name);
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
       // a pod being created (or taken back after a refused group) is the creation's business
-      if (this.creating.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) continue;
+      if (this.creating.has(key)) continue;
       out.push({
-        name: `${pod.metadata.namespace}/${pod.metadata.name}`,
+        name: key,
         jobIds,
         outcome: podOutcome(pod as unknown as PodView),
         deleting: Boolean(pod.metadata.deletionTimestamp),
@@ -455,7 +456,7 @@ export class KubernetesExecutor {
     if (!slot) throw new Error(`slot ${target.slotId} is not a Worker pool slot`);
     const pool = this.options.workers.get(`${slot.namespace}/${slot.pool}`);
     if (!pool) throw new Error(`Worker ${slot.namespace}/${slot.pool} no longer exists`);
-    const key = `${slot.namespace}/${target.name}`;
+    const key = podKey(target);
     const podsPath = `/api/v1/namespaces/${slot.namespace}/pods`;
     const cached = this.options.pods.get(key);
     if (cached) return this.adopt(key, cached, target);
@@ -568,8 +569,8 @@ export class KubernetesExecutor {
     const candidates = list.items.filter((secret) => {
       const { name, namespace } = secret.metadata;
       if (!name.endsWith('-token') || !this.inScope(namespace)) return false;
-      const podKey = `${namespace}/${name.slice(0, -'-token'.length)}`;
-      return !this.options.pods.get(podKey) && !this.creating.has(podKey) && !this.created.has(podKey);
+      const key = `${namespace}/${name.slice(0, -'-token'.length)}`;
+      return !this.options.pods.get(key) && !this.creating.has(key) && !this.created.has(key);
     });
     if (candidates.length === 0) return;
     const jobsOf = new Map(candidates.map((s) => [s, podJobIds(s)]));
@@ -577,8 +578,8 @@ export class KubernetesExecutor {
     const active = new Set(
       (
         await database.query<{ id: number }>(
-          `select id from jobs where id = any($1::bigint[]) and state not in ('done', 'cancelled')`,
-          [ids],
+          'select id from jobs where id = any($1::bigint[]) and state <> all($2::text[])',
+          [ids, FINAL_STATES],
         )
       ).map((r) => Number(r.id)),
     );

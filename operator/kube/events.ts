@@ -109,14 +109,12 @@ export class EventRecorder {
   private readonly now: () => number;
   private readonly opts: EventRecorderOptions;
 
-  /** `options`: the options, or just a logger. */
   constructor(
     private readonly client: KubeClient,
     private readonly component: string,
-    options: EventRecorderOptions | Logger = {},
+    options: EventRecorderOptions = {},
   ) {
-    const isLogger = typeof (options as { info?: unknown }).info === 'function';
-    this.opts = isLogger ? { log: options as Logger } : (options as EventRecorderOptions);
+    this.opts = options;
     this.aggregator = new EventAggregator(this.opts.similarLimit, this.opts.similarWindowMs);
     this.limit = this.opts.queueLimit ?? 1000;
     this.now = this.opts.now ?? Date.now;

@@ -64,7 +64,7 @@ async function startController(): Promise<RunningAssetController | undefined> {
     log,
     namespace: NS,
     store,
-    events: new EventRecorder(client, 'kubeqa-operator', log),
+    events: new EventRecorder(client, 'kubeqa-operator', { log }),
     database: database.query,
     progressIntervalMs: 50,
     retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
